@@ -1,0 +1,68 @@
+// The golu_mm operator library: schemas, argument checks, layout helpers and the CPU
+// registration. CUDA kernels register themselves from cuda/golu_cuda.cu when compiled.
+#include <Python.h>
+
+#include <cmath>
+
+#include <torch/library.h>
+
+#include "golu.h"
+
+namespace golu_mm {
+
+namespace {
+void check_param(const char* name, double value) {
+  TORCH_CHECK_VALUE(std::isfinite(value) && value >= 0.0, "golu: ", name,
+                    " must be finite and non-negative, got ", value);
+}
+}  // namespace
+
+void check_golu_args(const at::Tensor& x, double alpha, double beta, double gamma) {
+  TORCH_CHECK_TYPE(at::isFloatingType(x.scalar_type()),
+                   "golu: expected a floating-point tensor (float64/32/16, bfloat16), got ",
+                   x.scalar_type());
+  check_param("alpha", alpha);
+  check_param("beta", beta);
+  check_param("gamma", gamma);
+}
+
+void check_golu_backward_args(const at::Tensor& grad, const at::Tensor& x, double alpha,
+                              double beta, double gamma) {
+  check_golu_args(x, alpha, beta, gamma);
+  TORCH_CHECK(grad.device() == x.device(), "golu_backward: grad is on ", grad.device(),
+              " but input is on ", x.device());
+  TORCH_CHECK_TYPE(grad.scalar_type() == x.scalar_type(), "golu_backward: grad dtype ",
+                   grad.scalar_type(), " differs from input dtype ", x.scalar_type());
+  TORCH_CHECK(grad.sizes() == x.sizes(), "golu_backward: grad shape ", grad.sizes(),
+              " differs from input shape ", x.sizes());
+}
+
+at::Tensor dense(const at::Tensor& t) {
+  return t.is_non_overlapping_and_dense() ? t : t.contiguous(t.suggest_memory_format());
+}
+
+at::Tensor laid_out_like(const at::Tensor& t, const at::Tensor& like) {
+  if (t.strides() == like.strides()) return t;  // same sizes and strides as a dense tensor
+  return at::empty_like(like).copy_(t);
+}
+
+TORCH_LIBRARY(golu_mm, m) {
+  m.def("golu(Tensor x, float alpha=1.0, float beta=1.0, float gamma=1.0) -> Tensor");
+  m.def(
+      "golu_backward(Tensor grad, Tensor x, float alpha=1.0, float beta=1.0, "
+      "float gamma=1.0) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(golu_mm, CPU, m) {
+  m.impl("golu", &golu_op<golu_forward_cpu>);
+  m.impl("golu_backward", &golu_backward_op<golu_backward_cpu>);
+}
+
+}  // namespace golu_mm
+
+// `import golu_mm._C` loads this library and so registers the operators above; the module itself
+// is empty (the operators live in torch.ops.golu_mm).
+PyMODINIT_FUNC PyInit__C(void) {
+  static PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
+  return PyModule_Create(&module);
+}

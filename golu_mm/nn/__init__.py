@@ -1,0 +1,4 @@
+"""torch.nn modules."""
+from .golu import GoLU
+
+__all__ = ['GoLU']

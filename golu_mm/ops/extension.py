@@ -1,0 +1,57 @@
+"""Loading the compiled operator library golu_mm._C, and choosing between it and the reference.
+
+Set GOLU_MM_FORCE_REFERENCE=1 to run the pure-PyTorch reference everywhere (for debugging).
+"""
+import os
+import warnings
+from typing import Optional
+
+import torch
+
+__all__ = ['load_error', 'backends', 'uses_extension', 'FORCE_REFERENCE_ENV']
+
+FORCE_REFERENCE_ENV = 'GOLU_MM_FORCE_REFERENCE'
+_DISPATCH_KEYS = {'cpu': 'CPU', 'cuda': 'CUDA'}
+
+
+def _load() -> Optional[str]:
+    """Import golu_mm._C (registering torch.ops.golu_mm); return why not, or None."""
+    if os.environ.get(FORCE_REFERENCE_ENV, '0') not in ('', '0'):
+        return f'{FORCE_REFERENCE_ENV} is set'
+    try:
+        from golu_mm import _C  # noqa: F401
+    except ImportError as exc:
+        return f'the compiled extension golu_mm._C could not be imported ({exc})'
+    return None
+
+
+_LOAD_ERROR = _load()
+
+
+def load_error() -> Optional[str]:
+    """Why the compiled extension is not used, or None when it is loaded."""
+    return _LOAD_ERROR
+
+
+def backends() -> dict:
+    """Device types the compiled operator has kernels for, e.g. {'cpu': True, 'cuda': False}."""
+    has = torch._C._dispatch_has_kernel_for_dispatch_key
+    return {dev: _LOAD_ERROR is None and has('golu_mm::golu', key)
+            for dev, key in _DISPATCH_KEYS.items()}
+
+
+_BACKENDS = backends()
+_warned = set()
+
+
+def uses_extension(device_type: str) -> bool:
+    """Whether golu() runs the compiled operator on this device type; warns once per reason when
+    it falls back to the reference. Meta and fake tensors go to the operator's fake kernel."""
+    if _LOAD_ERROR is None and (_BACKENDS.get(device_type) or device_type == 'meta'):
+        return True
+    reason = _LOAD_ERROR or f'golu_mm._C has no {device_type} kernel (built without it)'
+    if reason not in _warned and not torch.compiler.is_compiling():
+        _warned.add(reason)
+        warnings.warn(f'golu_mm: {reason}; using the PyTorch reference implementation',
+                      RuntimeWarning, stacklevel=3)
+    return False

@@ -1,0 +1,81 @@
+"""The special-value table of golu-math.md, for every dtype, device and implementation."""
+import math
+
+import pytest
+import torch
+
+from .conftest import FLOAT_DTYPES
+
+INF, NAN = math.inf, math.nan
+# x: (GoLU(x), GoLU'(x)) for alpha = beta = gamma = 1; 'finite' means finite, not NaN.
+TABLE = [(NAN, NAN, NAN), (INF, INF, 1.0), (-INF, 0.0, 0.0), (0.0, 0.0, 1 / math.e)]
+
+
+def run(impl, x):
+    x = x.clone().requires_grad_(True)
+    y = impl(x)
+    y.backward(torch.ones_like(y))
+    return y.detach(), x.grad
+
+
+def assert_value(actual, expected, rtol):
+    if math.isnan(expected):
+        assert math.isnan(actual)
+    else:
+        assert actual == pytest.approx(expected, rel=rtol, abs=0)
+
+
+@pytest.mark.parametrize('dtype', FLOAT_DTYPES)
+def test_special_values(impl, device, dtype):
+    x = torch.tensor([row[0] for row in TABLE], dtype=dtype, device=device)
+    y, dy = run(impl, x)
+    rtol = 1e-2 if dtype in (torch.float16, torch.bfloat16) else 1e-6
+    for (xv, yv, dv), ya, da in zip(TABLE, y.tolist(), dy.tolist()):
+        assert_value(ya, yv, rtol), xv
+        assert_value(da, dv, rtol), xv
+
+
+@pytest.mark.parametrize('dtype', FLOAT_DTYPES)
+def test_finite_inputs_give_finite_values_and_gradients(impl, device, dtype):
+    info = torch.finfo(dtype)
+    edges = [info.min, -1e4, -1000.0, -120.0, -89.0, -88.0, -11.5, -11.0, -0.567, -info.tiny,
+             -info.smallest_normal / 4, 0.0, info.tiny, 1.0, 60.0, 1e4, info.max]
+    x = torch.cat([torch.tensor(edges, dtype=torch.float64).clamp(info.min, info.max),
+                   torch.linspace(-200, 200, 4001, dtype=torch.float64)]).to(dtype).to(device)
+    y, dy = run(impl, x)
+    assert torch.isfinite(y).all() and torch.isfinite(dy).all()
+
+
+def test_nan_gradient_from_upstream_propagates(impl, device):
+    """Unlike the paper's kernel, a NaN coming from upstream is not masked to 0."""
+    x = torch.tensor([-100.0, 0.0, 3.0], device=device, requires_grad=True)
+    impl(x).backward(torch.full((3,), NAN, device=device))
+    assert torch.isnan(x.grad).all()
+
+
+def test_extremes_of_the_function(impl):
+    """Minimum about -0.0973 near x = -0.567; GoLU'(0) = 1/e; GoLU' ranges over [-0.115, 1.113]."""
+    x = torch.linspace(-10, 10, 200001, dtype=torch.float64, requires_grad=True)
+    y = impl(x)
+    y.sum().backward()
+    assert y.min().item() == pytest.approx(-0.0973, abs=1e-4)
+    assert x[y.argmin()].item() == pytest.approx(-0.567, abs=1e-3)
+    assert x.grad.min().item() == pytest.approx(-0.115, abs=1e-3)
+    assert x.grad.max().item() == pytest.approx(1.113, abs=1e-3)
+
+
+@pytest.mark.parametrize('alpha,beta,gamma', [(2.0, 0.0, 1.0), (0.5, 3.0, 0.0), (0.0, 1.0, 1.0)])
+def test_degenerate_parameters_are_linear(impl, device, alpha, beta, gamma):
+    """beta == 0 or gamma == 0 make the gate the constant alpha*exp(-beta); alpha == 0 gives 0."""
+    x = torch.tensor([-INF, -50.0, -1.0, 0.0, 2.0, INF], dtype=torch.float64, device=device,
+                     requires_grad=True)
+    y = impl(x, alpha, beta, gamma)
+    y.sum().backward()
+    c = alpha * math.exp(-beta) if beta * gamma == 0 else 0.0
+    finite = torch.isfinite(x)
+    assert torch.allclose(y[finite], c * x[finite].detach())
+    if c == 0:
+        assert (y == 0).all()
+    else:
+        assert y[0].item() == -INF and y[-1].item() == INF
+    assert torch.allclose(x.grad, torch.full_like(x, c))
