@@ -1,0 +1,63 @@
+"""Choosing between the compiled operator and the reference: automatic, warned once, forced by
+GOLU_MM_FORCE_REFERENCE, and importable with nothing but torch."""
+import os
+import subprocess
+import sys
+import warnings
+
+
+from golu_mm.ops import extension
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def run_python(code, **env):
+    result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, **env}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_backends_report_the_compiled_kernels():
+    assert extension.backends()['cpu'] is True
+    assert set(extension.backends()) == {'cpu', 'cuda'}
+
+
+def test_forced_reference_warns_once_and_matches():
+    code = '''
+import warnings, torch, golu_mm
+from golu_mm.ops import golu_reference
+warnings.simplefilter("always")
+with warnings.catch_warnings(record=True) as caught:
+    x = torch.linspace(-5, 5, 101, requires_grad=True)
+    y = golu_mm.golu(x); golu_mm.golu(x); y.sum().backward()
+msgs = [str(w.message) for w in caught]
+assert len(msgs) == 1 and "GOLU_MM_FORCE_REFERENCE" in msgs[0], msgs
+assert golu_mm.backends() == {"cpu": False, "cuda": False}
+assert torch.equal(y, golu_reference(x))
+assert not hasattr(torch.ops.golu_mm, "golu") or "golu_mm._C" not in __import__("sys").modules
+print("ok")
+'''
+    assert run_python(code, GOLU_MM_FORCE_REFERENCE='1').stdout.strip() == 'ok'
+
+
+def test_device_without_kernel_falls_back_with_a_warning():
+    extension._warned.discard('golu_mm._C has no xpu kernel (built without it)')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        assert extension.uses_extension('xpu') is False
+        assert extension.uses_extension('xpu') is False
+    assert len(caught) == 1 and 'no xpu kernel' in str(caught[0].message)
+    assert extension.uses_extension('cpu') is True
+
+
+def test_imports_with_only_torch():
+    """With OpenMMLab hidden, golu_mm still imports and computes."""
+    code = '''
+import sys
+for name in ("mmcv", "mmengine", "mmdet", "mmseg"):
+    sys.modules[name] = None  # makes `import name` raise ImportError
+import torch, golu_mm
+print(golu_mm.golu(torch.zeros(2)).tolist())
+'''
+    assert run_python(code).stdout.strip() == '[0.0, 0.0]'
