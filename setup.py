@@ -20,8 +20,9 @@ from torch.utils.cpp_extension import (  # noqa: E402 (reads CUDA_HOME at import
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_CUDA_ARCHS = '8.0;9.0+PTX'
-# -fno-trapping-math lets GCC if-convert the kernels' selects, so they vectorize without AVX-512.
-CXX_FLAGS = ['-O3', '-fno-trapping-math']
+# -fno-trapping-math lets GCC if-convert the kernels' selects, so they vectorize without AVX-512;
+# -fopenmp makes at::parallel_for parallel (ATen's CPU thread pool is OpenMP in torch's wheels).
+CXX_FLAGS = ['-O3', '-fno-trapping-math', '-fopenmp']
 
 
 def build_cuda() -> bool:
@@ -42,7 +43,7 @@ def cuda_wheel_includes() -> list:
 def extension():
     sources = sorted(glob.glob(os.path.join('csrc', '*.cpp')) + glob.glob(os.path.join('csrc', 'cpu', '*.cpp')))
     args = dict(name='golu_mm._C', include_dirs=[os.path.join(ROOT, 'csrc')],
-                extra_compile_args={'cxx': CXX_FLAGS, 'nvcc': ['-O3']})
+                extra_compile_args={'cxx': CXX_FLAGS, 'nvcc': ['-O3']}, extra_link_args=['-fopenmp'])
     if not build_cuda():
         return CppExtension(sources=sources, **args)
     os.environ.setdefault('TORCH_CUDA_ARCH_LIST', DEFAULT_CUDA_ARCHS)
