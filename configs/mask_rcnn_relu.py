@@ -1,0 +1,18 @@
+# Mask R-CNN R50-FPN 1x COCO, the ReLU baseline: upstream mmdet's config with the backbone
+# swapped for golu_mm's ActResNet, which is upstream's ResNet when act_cfg is ReLU.
+_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
+custom_imports = dict(imports=['golu_mm'], allow_failed_imports=False)
+
+act_cfg = dict(type='ReLU')
+# Backbone initialisation, one line to change (see README, "Pretrained weights"):
+#   'torchvision://resnet50'  ImageNet ReLU weights (upstream's default)
+#   '/path/to/golu_r50.pth'   your own ResNet-50 trained on ImageNet with GoLU (the paper's setup)
+#   None                      from scratch
+backbone_checkpoint = 'torchvision://resnet50'
+
+model = dict(
+    backbone=dict(
+        type='ActResNet',
+        act_cfg=act_cfg,
+        init_cfg=dict(type='Pretrained', checkpoint=backbone_checkpoint)
+        if backbone_checkpoint else None))

@@ -1,0 +1,56 @@
+"""mmdet models with a configurable activation, registered in mmdet's MODELS registry.
+
+Backbones (ActResNet, ActResNetV1d, ActResNeXt) use act_cfg in the stem and every block; the heads
+(ActRPNHead, ActShared2FCBBoxHead, ActFCNMaskHead) are for the "whole model" setting. With the
+default act_cfg (ReLU) each behaves exactly like its upstream class.
+"""
+from typing import Tuple
+
+from mmcv.cnn import build_activation_layer
+from mmdet.models.backbones import ResNet, ResNetV1d, ResNeXt
+from mmdet.models.dense_heads import RPNHead
+from mmdet.models.roi_heads.bbox_heads import Shared2FCBBoxHead
+from mmdet.models.roi_heads.mask_heads import FCNMaskHead
+from mmdet.registry import MODELS
+from torch import Tensor
+
+from .swap import ActCfgMixin
+
+
+@MODELS.register_module(force=True)
+class ActResNet(ActCfgMixin, ResNet):
+    """mmdet's ResNet with `act_cfg`."""
+
+
+@MODELS.register_module(force=True)
+class ActResNetV1d(ActCfgMixin, ResNetV1d):
+    """mmdet's ResNetV1d (deep stem, avg-down) with `act_cfg`."""
+
+
+@MODELS.register_module(force=True)
+class ActResNeXt(ActCfgMixin, ResNeXt):
+    """mmdet's ResNeXt with `act_cfg`."""
+
+
+@MODELS.register_module(force=True)
+class ActRPNHead(ActCfgMixin, RPNHead):
+    """RPNHead whose activation after the shared conv (upstream: a functional relu) is act_cfg."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rpn_act = build_activation_layer(
+            dict(type='ReLU') if self.act_cfg['type'] == 'ReLU' else self.act_cfg)
+
+    def forward_single(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        x = self.rpn_act(self.rpn_conv(x))
+        return self.rpn_cls(x), self.rpn_reg(x)
+
+
+@MODELS.register_module(force=True)
+class ActShared2FCBBoxHead(ActCfgMixin, Shared2FCBBoxHead):
+    """Shared2FCBBoxHead with `act_cfg` after its fully connected layers."""
+
+
+@MODELS.register_module(force=True)
+class ActFCNMaskHead(ActCfgMixin, FCNMaskHead):
+    """FCNMaskHead with `act_cfg` in its convs and after the upsampling."""

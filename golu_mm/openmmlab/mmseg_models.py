@@ -1,0 +1,21 @@
+"""mmseg backbones with a configurable activation, registered in mmseg's MODELS registry.
+(mmseg's decode heads already take act_cfg.)"""
+from mmseg.models.backbones import ResNet, ResNetV1c, ResNetV1d
+from mmseg.registry import MODELS
+
+from .swap import ActCfgMixin
+
+
+@MODELS.register_module(force=True)
+class ActResNet(ActCfgMixin, ResNet):
+    """mmseg's ResNet with `act_cfg`."""
+
+
+@MODELS.register_module(force=True)
+class ActResNetV1c(ActCfgMixin, ResNetV1c):
+    """mmseg's ResNetV1c (deep stem) with `act_cfg`: DeepLabV3's backbone."""
+
+
+@MODELS.register_module(force=True)
+class ActResNetV1d(ActCfgMixin, ResNetV1d):
+    """mmseg's ResNetV1d with `act_cfg`."""

@@ -1,0 +1,140 @@
+"""What tools/train.py and tools/test.py do, following mmdet's and mmseg's own tools: load the
+config, apply the command-line options, pick the codebase from the config's default_scope, adapt
+the config to the machine, and run mmengine's Runner."""
+import os
+import os.path as osp
+from typing import Optional, Sequence
+
+import torch
+from mmengine.config import Config, DictAction  # noqa: F401  (DictAction is for the tools)
+from mmengine.runner import Runner
+
+CODEBASES = ('mmdet', 'mmseg')
+
+
+def codebase_of(cfg: Config) -> str:
+    scope = cfg.get('default_scope')
+    if scope not in CODEBASES:
+        raise ValueError(f"config default_scope must be one of {CODEBASES}, got {scope!r}: "
+                         'inherit an mmdet:: or mmseg:: base config')
+    return scope
+
+
+def register_codebase(scope: str) -> None:
+    """Register the codebase's modules (as its own tools do) and golu_mm's."""
+    if scope == 'mmdet':
+        from mmdet.utils import register_all_modules
+    else:
+        from mmseg.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    import golu_mm  # noqa: F401
+
+
+def replace_sync_bn(node):
+    """Every SyncBN in a config tree becomes BN (SyncBN needs CUDA and a process group)."""
+    if isinstance(node, dict):
+        if node.get('type') == 'SyncBN':
+            node['type'] = 'BN'
+        for value in node.values():
+            replace_sync_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            replace_sync_bn(value)
+    return node
+
+
+def adapt_to_machine(cfg: Config, launcher: str) -> Config:
+    """SyncBN -> BN where it cannot run; gloo and CPU-friendly DDP for CPU distributed runs."""
+    cuda = torch.cuda.is_available()
+    if launcher == 'none' or not cuda:
+        replace_sync_bn(cfg.model)
+    if launcher != 'none' and not cuda:
+        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+        # mmengine's default DDP wrapper passes device_ids (CUDA only).
+        cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', broadcast_buffers=False)
+        if not torch.distributed.is_initialized():  # mmengine would call torch.cuda.set_device
+            torch.distributed.init_process_group(backend='gloo')
+    return cfg
+
+
+def load_config(config: str, cfg_options: Optional[dict], work_dir: Optional[str],
+                launcher: str) -> Config:
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg.launcher = launcher
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
+    register_codebase(codebase_of(cfg))
+    return adapt_to_machine(cfg, launcher)
+
+
+def build_runner(cfg: Config) -> Runner:
+    if 'runner_type' in cfg:
+        from mmengine.registry import RUNNERS
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
+
+
+def train(config: str, work_dir: Optional[str] = None, resume: Optional[str] = None,
+          amp: bool = False, cfg_options: Optional[dict] = None, launcher: str = 'none'):
+    """Train as `mmdet`/`mmseg` tools/train.py do. resume: 'auto' (latest checkpoint in the
+    work dir) or a checkpoint path."""
+    cfg = load_config(config, cfg_options, work_dir, launcher)
+    if amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif resume is not None:
+        cfg.resume, cfg.load_from = True, resume
+    runner = build_runner(cfg)
+    runner.train()
+    return runner
+
+
+def test(config: str, checkpoint: str, work_dir: Optional[str] = None, out: Optional[str] = None,
+         show_dir: Optional[str] = None, cfg_options: Optional[dict] = None,
+         launcher: str = 'none'):
+    """Evaluate a checkpoint as `mmdet`/`mmseg` tools/test.py do; returns the metrics."""
+    cfg = load_config(config, cfg_options, work_dir, launcher)
+    cfg.load_from = checkpoint
+    scope = codebase_of(cfg)
+    if show_dir:
+        cfg.default_hooks.visualization.draw = True
+        if scope == 'mmdet':
+            cfg.default_hooks.visualization.test_out_dir = show_dir
+        else:
+            cfg.visualizer.save_dir = show_dir
+    if out and scope == 'mmseg':  # mmseg: a directory of prediction maps
+        cfg.test_evaluator.output_dir = out
+        cfg.test_evaluator.keep_results = True
+    runner = build_runner(cfg)
+    if out and scope == 'mmdet':  # mmdet: a pickle of the raw results
+        from mmdet.evaluation import DumpDetResults
+        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=out))
+    return runner.test()
+
+
+def tool_arguments(parser, kind: str, argv: Optional[Sequence[str]] = None):
+    """The command-line conventions of mmdet's and mmseg's tools."""
+    parser.add_argument('config', help='config file')
+    if kind == 'test':
+        parser.add_argument('checkpoint', help='checkpoint file')
+        parser.add_argument('--out', help='mmdet: results pickle; mmseg: directory of predictions')
+        parser.add_argument('--show-dir', help='directory to save drawn predictions')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+    if kind == 'train':
+        parser.add_argument('--resume', nargs='?', type=str, const='auto',
+                            help='resume from the latest checkpoint in the work dir, or from '
+                                 'the given checkpoint')
+        parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. model.backbone.act_cfg.type=GELU')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args

@@ -1,0 +1,22 @@
+"""Evaluate a checkpoint of an mmdet or mmseg model, as their tools/test.py (prints COCO bbox/segm
+AP for detectors, mIoU for segmenters):
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE_OR_DIR] [--show-dir DIR]
+        [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from golu_mm.openmmlab import runner  # noqa: E402
+
+
+def main(argv=None):
+    args = runner.tool_arguments(argparse.ArgumentParser(description=__doc__), 'test', argv)
+    runner.test(args.config, args.checkpoint, work_dir=args.work_dir, out=args.out,
+                show_dir=args.show_dir, cfg_options=args.cfg_options, launcher=args.launcher)
+
+
+if __name__ == '__main__':
+    main()

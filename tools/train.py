@@ -1,0 +1,21 @@
+"""Train an mmdet or mmseg model (the config's default_scope decides), as their tools/train.py:
+
+    python tools/train.py configs/mask_rcnn_golu.py [--work-dir DIR] [--resume [CKPT]] [--amp]
+        [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from golu_mm.openmmlab import runner  # noqa: E402
+
+
+def main(argv=None):
+    args = runner.tool_arguments(argparse.ArgumentParser(description=__doc__), 'train', argv)
+    runner.train(args.config, work_dir=args.work_dir, resume=args.resume, amp=args.amp,
+                 cfg_options=args.cfg_options, launcher=args.launcher)
+
+
+if __name__ == '__main__':
+    main()
