@@ -50,8 +50,9 @@ def adapt_to_machine(cfg: Config, launcher: str) -> Config:
         replace_sync_bn(cfg.model)
     if launcher != 'none' and not cuda:
         cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
-        # mmengine's default DDP wrapper passes device_ids (CUDA only).
-        cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', broadcast_buffers=False)
+        # mmengine passes device_ids=[LOCAL_RANK] unless told otherwise; CPU DDP needs None.
+        cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', broadcast_buffers=False,
+                                     device_ids=None)
         if not torch.distributed.is_initialized():  # mmengine would call torch.cuda.set_device
             torch.distributed.init_process_group(backend='gloo')
     return cfg
@@ -106,8 +107,9 @@ def test(config: str, checkpoint: str, work_dir: Optional[str] = None, out: Opti
         cfg.default_hooks.visualization.draw = True
         if scope == 'mmdet':
             cfg.default_hooks.visualization.test_out_dir = show_dir
-        else:
+        else:  # mmseg's hook draws every `interval`-th image (default 50): draw them all
             cfg.visualizer.save_dir = show_dir
+            cfg.default_hooks.visualization.interval = 1
     if out and scope == 'mmseg':  # mmseg: a directory of prediction maps
         cfg.test_evaluator.output_dir = out
         cfg.test_evaluator.keep_results = True

@@ -1,0 +1,45 @@
+"""mmengine checkpoints load under weights_only=True; a malicious checkpoint still does not."""
+import os
+import pickle
+
+import pytest
+import torch
+from mmengine.logging import HistoryBuffer, MessageHub
+from mmengine.runner import load_checkpoint
+
+import golu_mm  # noqa: F401  (allow-lists what mmengine checkpoints need)
+
+
+class RunsCode:
+    def __reduce__(self):
+        return (os.system, ('echo pwned',))
+
+
+class ReachesPastTheAllowList:
+    def __reduce__(self):
+        return (getattr, (HistoryBuffer, '__init__'))
+
+
+def test_mmengine_checkpoint_with_message_hub_loads(tmp_path):
+    hub = MessageHub.get_instance('golu_test')
+    hub.update_scalar('train/loss', 1.5)
+    hub.update_scalar('train/loss', 0.5)
+    model = torch.nn.Linear(2, 2)
+    path = tmp_path / 'ok.pth'
+    torch.save({'state_dict': model.state_dict(), 'meta': {'iter': 3},
+                'message_hub': hub.state_dict()}, path)
+    loaded = torch.load(path)  # weights_only=True is torch's default
+    assert loaded['meta']['iter'] == 3
+    assert loaded['message_hub']['log_scalars']['train/loss'].mean() == 1.0
+    load_checkpoint(torch.nn.Linear(2, 2), str(path))
+
+
+@pytest.mark.parametrize('payload,message', [(RunsCode(), 'system'),
+                                             (ReachesPastTheAllowList(), 'only allows')])
+def test_malicious_checkpoint_is_rejected(tmp_path, payload, message):
+    path = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {}, 'meta': payload}, path)
+    with pytest.raises(pickle.UnpicklingError, match=message):
+        torch.load(path)
+    with pytest.raises(pickle.UnpicklingError):
+        load_checkpoint(torch.nn.Linear(2, 2), str(path))

@@ -1,0 +1,78 @@
+"""Every shipped config loads, builds its model, and puts GoLU exactly where it says."""
+from pathlib import Path
+
+import pytest
+from mmengine import Config
+from torch import nn
+
+from golu_mm import GoLU
+from golu_mm.openmmlab.runner import codebase_of, register_codebase, replace_sync_bn
+
+CONFIGS = Path(__file__).resolve().parents[2] / 'configs'
+ALL = sorted(p.relative_to(CONFIGS).as_posix() for p in CONFIGS.rglob('*.py'))
+
+
+def build(name):
+    cfg = Config.fromfile(CONFIGS / name)
+    scope = codebase_of(cfg)
+    register_codebase(scope)
+    replace_sync_bn(cfg.model)
+    if scope == 'mmdet':
+        from mmdet.registry import MODELS
+    else:
+        from mmseg.registry import MODELS
+    return cfg, MODELS.build(cfg.model)  # building does not load pretrained weights
+
+
+def activation_kinds(model):
+    """{top-level part: set of activation classes} over the model's modules."""
+    kinds = {}
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.ReLU, GoLU)):
+            kinds.setdefault(name.split('.')[0], set()).add(type(module).__name__)
+    return kinds
+
+
+def test_every_config_is_covered():
+    expected = {f'{m}_{v}.py' for m in ('faster_rcnn', 'mask_rcnn', 'deeplabv3')
+                for v in ('relu', 'golu', 'golu_whole')}
+    assert expected <= set(ALL)
+
+
+@pytest.mark.parametrize('name', ALL)
+def test_config_builds_with_the_declared_activations(name):
+    cfg, model = build(name)
+    kinds = activation_kinds(model)
+    act = cfg.act_cfg['type']
+    assert kinds['backbone'] == {act}
+    heads = {k: v for k, v in kinds.items() if k != 'backbone'}
+    if 'whole' in name:
+        assert set().union(*heads.values()) == {act}
+        assert ('rpn_head' in heads) == (codebase_of(cfg) == 'mmdet')
+    elif act == 'GoLU':
+        assert set().union(*heads.values()) == {'ReLU'}  # backbone only: heads stay upstream
+
+
+def test_golu_config_differs_from_upstream_only_in_the_backbone():
+    golu_cfg = Config.fromfile(CONFIGS / 'mask_rcnn_golu.py')
+    import mmdet
+    upstream = Config.fromfile(Path(mmdet.__file__).parent / '.mim' / 'configs' / 'mask_rcnn' /
+                               'mask-rcnn_r50_fpn_1x_coco.py')
+    golu_backbone = dict(golu_cfg.model.backbone)
+    relu_backbone = dict(upstream.model.backbone)
+    assert golu_backbone.pop('act_cfg') == dict(type='GoLU')
+    assert golu_backbone.pop('type') == 'ActResNet' and relu_backbone.pop('type') == 'ResNet'
+    assert unscoped(golu_backbone) == unscoped(relu_backbone)
+    for key in ('neck', 'rpn_head', 'roi_head', 'train_cfg', 'test_cfg'):
+        assert unscoped(golu_cfg.model[key]) == unscoped(upstream.model[key]), key
+    for key in ('train_dataloader', 'val_evaluator', 'optim_wrapper', 'param_scheduler'):
+        assert unscoped(golu_cfg[key]) == unscoped(upstream[key]), key
+
+
+def unscoped(node):
+    """A config tree without the `_scope_` keys that mmdet:: inheritance adds."""
+    if isinstance(node, dict):
+        return {k: unscoped(v) for k, v in node.items() if k != '_scope_'}
+    if isinstance(node, (list, tuple)):
+        return [unscoped(v) for v in node]
+    return node
