@@ -120,6 +120,39 @@ def test(config: str, checkpoint: str, work_dir: Optional[str] = None, out: Opti
     return runner.test()
 
 
+def build_model(config: str, checkpoint: Optional[str] = None,
+                cfg_options: Optional[dict] = None):
+    """The config's model in eval mode on the CPU, with the checkpoint's weights if given."""
+    cfg = load_config(config, cfg_options, None, 'none')
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import load_checkpoint
+    scope = codebase_of(cfg)
+    with DefaultScope.overwrite_default_scope(scope):
+        if scope == 'mmdet':
+            from mmdet.registry import MODELS
+        else:
+            from mmseg.registry import MODELS
+        model = MODELS.build(cfg.model)
+    if checkpoint:
+        load_checkpoint(model, checkpoint, map_location='cpu')
+    return model.eval(), cfg
+
+
+def image_tensor(path: str, cfg: Config) -> torch.Tensor:
+    """An image file as the model's data preprocessor would feed it: (1, 3, H, W), normalised."""
+    import cv2
+    img = cv2.imread(str(path))
+    if img is None:
+        raise FileNotFoundError(f'cannot read image {path}')
+    pre = cfg.model.data_preprocessor
+    if pre.get('bgr_to_rgb'):
+        img = img[..., ::-1]
+    x = torch.from_numpy(img.copy()).permute(2, 0, 1).float()[None]
+    mean = torch.tensor(pre.get('mean', [0, 0, 0]), dtype=torch.float32).view(1, 3, 1, 1)
+    std = torch.tensor(pre.get('std', [1, 1, 1]), dtype=torch.float32).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
 def tool_arguments(parser, kind: str, argv: Optional[Sequence[str]] = None):
     """The command-line conventions of mmdet's and mmseg's tools."""
     parser.add_argument('config', help='config file')
