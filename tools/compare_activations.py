@@ -41,7 +41,7 @@ def activation_options(cfg, activation):
                 walk(v, f'{prefix}{k}.')
 
     walk(cfg.model, 'model.')
-    return [f'{key}.type={activation}' for key in keys]
+    return [f'{key}.type={activation}' for key in ['act_cfg'] + keys]
 
 
 def final_metrics(work_dir: Path, names):

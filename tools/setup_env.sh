@@ -59,8 +59,7 @@ fi
 # 2. golu_mm itself, editable, with its compiled operator. ninja rebuilds only what changed.
 ext_stamp=$VENV/.golu_extension
 ext_hash=$(hash_of "$ROOT/setup.py" $(find "$ROOT/csrc" -type f | sort))
-if [ "$(cat "$ext_stamp" 2>/dev/null)" != "$ext_hash" ] \
-   || ! "$PY" -c 'import golu_mm._C' >/dev/null 2>&1; then
+if [ "$(cat "$ext_stamp" 2>/dev/null)" != "$ext_hash" ] || ! ls "$ROOT"/golu_mm/_C*.so >/dev/null 2>&1; then
     say "building golu_mm._C (CPU + CUDA kernels: a few minutes the first time)"
     (cd "$ROOT" && "${PIP[@]}" install --no-build-isolation --no-deps -e .)
     echo "$ext_hash" > "$ext_stamp"

@@ -47,7 +47,7 @@ test_dataloader = val_dataloader
 
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 optim_wrapper = dict(_delete_=True, type='OptimWrapper', clip_grad=dict(max_norm=10.0),
-                     optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4))
+                     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
     dict(type='PolyLR', eta_min=1e-4, power=0.9, by_epoch=False, begin=50, end=max_iters),

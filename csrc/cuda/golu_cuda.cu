@@ -7,6 +7,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #include "../golu.h"
@@ -77,17 +78,25 @@ void launch(const scalar_t* in0, const scalar_t* in1, scalar_t* out, int64_t n, 
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
+// The elementwise functions; with beta == 0 or gamma == 0 GoLU is the linear map c * x
+// (golu_math.h), decided once on the host: a uniform branch in the kernel.
 template <typename T>
 struct ForwardFn {
   GoluParams<T> p;
-  __device__ __forceinline__ T operator()(T x, T) const { return golu_forward(x, p, CudaExp{}); }
+  bool linear;
+  T c;
+  __device__ __forceinline__ T operator()(T x, T) const {
+    return linear ? golu_linear_forward(x, c) : golu_forward(x, p, CudaExp{});
+  }
 };
 
 template <typename T>
 struct BackwardFn {
   GoluParams<T> p;
+  bool linear;
+  T c;
   __device__ __forceinline__ T operator()(T dy, T x) const {
-    return dy * golu_derivative(x, p, CudaExp{});
+    return dy * (linear ? golu_linear_derivative(x, c) : golu_derivative(x, p, CudaExp{}));
   }
 };
 
@@ -96,13 +105,19 @@ GoluParams<T> params(double alpha, double beta, double gamma) {
   return {static_cast<T>(alpha), static_cast<T>(beta), static_cast<T>(gamma)};
 }
 
+template <typename Fn, typename T>
+Fn elementwise(double alpha, double beta, double gamma) {
+  const GoluParams<T> p = params<T>(alpha, beta, gamma);
+  return Fn{p, golu_is_linear(p), static_cast<T>(alpha * std::exp(-beta))};
+}
+
 void golu_forward_cuda(const at::Tensor& x, at::Tensor& out, double alpha, double beta,
                        double gamma) {
   const c10::cuda::CUDAGuard guard(x.device());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "golu_cuda", [&] {
     using T = opmath_t<scalar_t>;
     launch<scalar_t>(x.const_data_ptr<scalar_t>(), nullptr, out.mutable_data_ptr<scalar_t>(),
-                     x.numel(), ForwardFn<T>{params<T>(alpha, beta, gamma)});
+                     x.numel(), elementwise<ForwardFn<T>, T>(alpha, beta, gamma));
   });
 }
 
@@ -114,7 +129,7 @@ void golu_backward_cuda(const at::Tensor& grad, const at::Tensor& x, at::Tensor&
         using T = opmath_t<scalar_t>;
         launch<scalar_t>(grad.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
                          out.mutable_data_ptr<scalar_t>(), x.numel(),
-                         BackwardFn<T>{params<T>(alpha, beta, gamma)});
+                         elementwise<BackwardFn<T>, T>(alpha, beta, gamma));
       });
 }
 

@@ -5,6 +5,8 @@ import statistics
 from pathlib import Path
 from typing import Dict, List, Sequence
 
+from .plots import pyplot, save_figure
+
 
 def aggregate(results: Sequence[dict], metrics: Sequence[str]) -> List[dict]:
     """results: [{'activation': str, 'seed': int, 'metrics': {name: value}}]. Returns one row
@@ -49,11 +51,8 @@ def write_table(rows: Sequence[dict], metrics: Sequence[str], out_dir) -> Dict[s
         for row in rows:
             writer.writerow([row['activation'], row['n']] + [v for m in metrics for v in row[m]])
 
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
     main = metrics[0]
-    fig, ax = plt.subplots(figsize=(1.2 * len(rows) + 2, 3.5))
+    fig, ax = pyplot().subplots(figsize=(1.2 * len(rows) + 2, 3.5))
     means = [row[main][0] for row in rows]
     ax.bar([row['activation'] for row in rows], means,
            yerr=[row[main][1] for row in rows], capsize=4, color='tab:blue')
@@ -63,7 +62,5 @@ def write_table(rows: Sequence[dict], metrics: Sequence[str], out_dir) -> Dict[s
     ax.set_ylim(max(0.0, low - pad) if not math.isnan(low) else 0, high + pad)
     ax.set_ylabel(main)
     ax.set_title(f'{main}: mean ± std over seeds')
-    fig.tight_layout()
-    fig.savefig(paths['plot'], dpi=120)
-    plt.close(fig)
+    save_figure(fig, paths['plot'])
     return paths

@@ -21,16 +21,26 @@ ACTIVATIONS = {
 ACTIVATION_MODULES = (nn.ReLU, nn.GELU, nn.SiLU, nn.Mish)
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     return plt
 
 
+def save_figure(fig, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    pyplot().close(fig)
+    return path
+
+
 def plot_activation_functions(path, x_range=(-5.0, 3.0)) -> Path:
     """Three panels: f(x), its gate g(x) = f(x)/x, and f'(x), for ReLU/GELU/SiLU/Mish/GoLU."""
-    plt = _pyplot()
+    plt = pyplot()
     x = torch.linspace(*x_range, 801, dtype=torch.float64, requires_grad=True)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for name, (fn, gate) in ACTIVATIONS.items():
@@ -47,12 +57,7 @@ def plot_activation_functions(path, x_range=(-5.0, 3.0)) -> Path:
         ax.axvline(0, color='gray', lw=0.5)
         ax.grid(alpha=0.3)
     axes[0].legend()
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def activation_outputs(model: nn.Module, inputs: torch.Tensor) -> Dict[str, torch.Tensor]:
@@ -84,7 +89,7 @@ def activation_outputs(model: nn.Module, inputs: torch.Tensor) -> Dict[str, torc
 def plot_activation_distributions(model: nn.Module, inputs: torch.Tensor, path,
                                   title: str = '') -> Path:
     """Box plot of each activation layer's outputs (in forward order) and their variance."""
-    plt = _pyplot()
+    plt = pyplot()
     outputs = activation_outputs(model, inputs)
     names = list(outputs)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(8, 0.28 * len(names)), 6), sharex=True)
@@ -96,9 +101,4 @@ def plot_activation_distributions(model: nn.Module, inputs: torch.Tensor, path,
     bottom.set_yscale('log')
     bottom.set_xticks(range(1, len(names) + 1))
     bottom.set_xticklabels(names, rotation=90, fontsize=6)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

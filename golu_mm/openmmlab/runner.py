@@ -6,7 +6,7 @@ import os.path as osp
 from typing import Optional, Sequence
 
 import torch
-from mmengine.config import Config, DictAction  # noqa: F401  (DictAction is for the tools)
+from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 CODEBASES = ('mmdet', 'mmseg')

@@ -5,7 +5,6 @@ import subprocess
 import sys
 import warnings
 
-
 from golu_mm.ops import extension
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -1,0 +1,60 @@
+"""The comparison aggregator (values from known inputs) and the plots (files written)."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from golu_mm import GoLU
+from golu_mm.analysis import aggregate, plot_activation_distributions, plot_activation_functions, write_table
+from golu_mm.analysis.plots import activation_outputs
+
+RESULTS = [
+    {'activation': 'ReLU', 'seed': 0, 'metrics': {'ap': 0.30, 'ap50': 0.50}},
+    {'activation': 'ReLU', 'seed': 1, 'metrics': {'ap': 0.34, 'ap50': 0.54}},
+    {'activation': 'GoLU', 'seed': 1, 'metrics': {'ap': 0.40, 'ap50': 0.60}},
+    {'activation': 'GoLU', 'seed': 0, 'metrics': {'ap': 0.36, 'ap50': 0.58}},
+    {'activation': 'GoLU', 'seed': 2, 'metrics': {'ap': 0.38, 'ap50': 0.62}},
+]
+
+
+def is_png(path):
+    return path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and path.stat().st_size > 5000
+
+
+def test_aggregate_mean_and_sample_std():
+    relu, golu_row = aggregate(RESULTS, ['ap', 'ap50'])
+    assert relu['activation'] == 'ReLU' and relu['n'] == 2 and relu['seeds'] == [0, 1]
+    assert relu['ap'][0] == pytest.approx(0.32) and relu['ap'][1] == pytest.approx(math.sqrt(0.0008))
+    assert golu_row['seeds'] == [0, 1, 2]
+    assert golu_row['ap'] == pytest.approx((0.38, 0.02))
+    assert golu_row['ap50'] == pytest.approx((0.60, 0.02))
+
+
+def test_single_seed_has_zero_std_and_missing_metric_is_an_error():
+    (row,) = aggregate(RESULTS[:1], ['ap'])
+    assert row['ap'] == (0.30, 0.0)
+    with pytest.raises(KeyError, match='segm'):
+        aggregate(RESULTS, ['segm'])
+
+
+def test_write_table(tmp_path):
+    paths = write_table(aggregate(RESULTS, ['ap', 'ap50']), ['ap', 'ap50'], tmp_path)
+    md = paths['markdown'].read_text()
+    assert '| GoLU | 3 | 0.3800 ± 0.0200 | 0.6000 ± 0.0200 |' in md
+    assert paths['csv'].read_text().splitlines()[0] == 'activation,n,ap_mean,ap_std,ap50_mean,ap50_std'
+    assert is_png(paths['plot'])
+
+
+def test_activation_function_plot(tmp_path):
+    assert is_png(plot_activation_functions(tmp_path / 'f.png'))
+
+
+def test_activation_distribution_plot(tmp_path):
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), GoLU(), nn.Conv2d(4, 4, 3), nn.ReLU(), nn.Conv2d(4, 2, 1), GoLU())
+    x = torch.randn(1, 3, 16, 16)
+    outputs = activation_outputs(model, x)
+    assert list(outputs) == ['1', '3', '5'] and outputs['1'].numel() == 4 * 14 * 14
+    assert is_png(plot_activation_distributions(model, x, tmp_path / 'd.png'))
+    with pytest.raises(ValueError, match='no activation'):
+        activation_outputs(nn.Linear(2, 2), torch.randn(1, 2))

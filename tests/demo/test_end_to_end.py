@@ -1,0 +1,57 @@
+"""A short run of the README's main job learns: it beats the untrained model by a wide margin.
+And the comparison tool produces its table on the demo config, resuming finished runs."""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from golu_mm.data import generate
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def run(*args):
+    result = subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=1200, env={**os.environ, 'PYTHON': sys.executable})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def summary(stdout):
+    return {k: float(v) for k, v in re.findall(r'^  (bbox AP50|bbox AP|segm AP50|segm AP)\s+'
+                                                r'([0-9.]+)$', stdout, re.M)}
+
+
+def test_short_demo_beats_untrained_model(tmp_path):
+    data = ['--data-root', tmp_path / 'data', '--num-train', 100, '--num-val', 30]
+    untrained = summary(run('tools/demo.py', '--iters', 0, '--work-dir', tmp_path / 'u', *data))
+    trained_out = run('tools/demo.py', '--iters', 200, '--work-dir', tmp_path / 't', *data)
+    trained = summary(trained_out)
+    assert set(trained) == {'bbox AP', 'bbox AP50', 'segm AP', 'segm AP50'}
+    assert untrained['bbox AP50'] <= 0.01
+    assert trained['bbox AP50'] >= 0.05 and trained['bbox AP50'] >= 10 * untrained['bbox AP50'] + 0.05
+    assert trained['segm AP50'] >= 0.05
+    assert 'Iter(train) [200/200]' in trained_out or (tmp_path / 't' / 'iter_200.pth').is_file()
+    for name in ('activation_functions.png', 'activation_distribution.png'):
+        assert (tmp_path / 't' / 'plots' / name).stat().st_size > 5000
+
+
+def test_comparison_tool_on_demo_config(tmp_path):
+    data = generate(tmp_path / 'data', num_train=8, num_val=4, size=96, seed=2)
+    args = ['tools/compare_activations.py', 'configs/demo/deeplabv3_golu_demo.py',
+            '--activations', 'ReLU', 'GoLU', '--seeds', 0, 1, '--work-dir', tmp_path / 'cmp',
+            '--cfg-options', 'train_cfg.max_iters=1', 'train_cfg.val_interval=1',
+            f'train_dataloader.dataset.data_root={data}/', f'val_dataloader.dataset.data_root={data}/']
+    first = run(*args)
+    assert first.count(': training') == 4
+    table = (tmp_path / 'cmp' / 'comparison.md').read_text()
+    assert re.search(r'^\| ReLU \| 2 \| [0-9.]+ ± [0-9.]+ \|', table, re.M)
+    assert re.search(r'^\| GoLU \| 2 \| [0-9.]+ ± [0-9.]+ \|', table, re.M)
+    assert "act_cfg=dict(type='ReLU')" in (tmp_path / 'cmp' / 'ReLU_seed0' /
+                                          'deeplabv3_golu_demo.py').read_text()
+    second = run(*args)  # everything is done: nothing retrains
+    assert ': training' not in second and second.count('done before') == 4

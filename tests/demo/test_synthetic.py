@@ -1,0 +1,74 @@
+"""The synthetic dataset: valid COCO that pycocotools loads, masks consistent with boxes and with
+the ADE-style label maps, deterministic bytes from the seed, cached."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+
+from golu_mm.data import CLASSES, generate
+from golu_mm.data.synthetic import digest
+
+
+@pytest.fixture(scope='module')
+def root(tmp_path_factory):
+    return generate(tmp_path_factory.mktemp('syn'), num_train=12, num_val=4, size=96, seed=3)
+
+
+def test_coco_json_loads_and_masks_match_boxes(root):
+    for split in ('train', 'val'):
+        coco = COCO(str(root / 'coco' / 'annotations' / f'instances_{split}.json'))
+        assert [c['name'] for c in coco.loadCats(coco.getCatIds())] == list(CLASSES)
+        assert len(coco.getImgIds()) == (12 if split == 'train' else 4)
+        assert len(coco.anns) >= len(coco.getImgIds())
+        for ann in coco.anns.values():
+            mask = coco.annToMask(ann).astype(bool)
+            ys, xs = np.nonzero(mask)
+            x, y, w, h = ann['bbox']
+            assert (x, y, w, h) == (xs.min(), ys.min(), xs.max() - xs.min() + 1,
+                                    ys.max() - ys.min() + 1)
+            assert ann['area'] == mask.sum() >= 24 and ann['iscrowd'] == 0
+            img = coco.loadImgs(ann['image_id'])[0]
+            assert cv2.imread(str(root / 'coco' / split / img['file_name'])).shape == (96, 96, 3)
+
+
+def test_ade_labels_are_the_same_scenes(root):
+    coco = COCO(str(root / 'coco' / 'annotations' / 'instances_val.json'))
+    for img in coco.loadImgs(coco.getImgIds()):
+        labels = cv2.imread(str(root / 'ade' / 'annotations' / 'validation' / img['file_name']),
+                            cv2.IMREAD_UNCHANGED)
+        expected = np.zeros_like(labels)
+        for ann in coco.loadAnns(coco.getAnnIds(imgIds=img['id'])):
+            expected[coco.annToMask(ann).astype(bool)] = ann['category_id']
+        assert np.array_equal(labels, expected)
+        coco_img = cv2.imread(str(root / 'coco' / 'val' / img['file_name']))
+        ade_img = cv2.imread(str(root / 'ade' / 'images' / 'validation' / img['file_name']))
+        assert np.array_equal(coco_img, ade_img)
+
+
+def test_instances_do_not_overlap(root):
+    data = json.loads((root / 'coco' / 'annotations' / 'instances_train.json').read_text())
+    by_image = {}
+    for ann in data['annotations']:
+        by_image.setdefault(ann['image_id'], []).append(mask_utils.decode(ann['segmentation']))
+    for masks in by_image.values():
+        assert np.stack(masks).sum(0).max() == 1  # occluded parts belong to the front shape
+
+
+def test_same_seed_same_bytes_and_caching(root, tmp_path):
+    again = generate(tmp_path / 'again', num_train=12, num_val=4, size=96, seed=3)
+    assert digest(again) == digest(root)
+    other = generate(tmp_path / 'other', num_train=12, num_val=4, size=96, seed=4)
+    assert digest(other) != digest(root)
+    first = (again / 'coco' / 'train' / '000000.png').stat().st_mtime_ns
+    generate(again, num_train=12, num_val=4, size=96, seed=3)
+    assert (again / 'coco' / 'train' / '000000.png').stat().st_mtime_ns == first
+
+
+def test_bad_parameters(tmp_path):
+    with pytest.raises(ValueError, match='num_train'):
+        generate(tmp_path, num_train=0)
+    with pytest.raises(ValueError, match='size'):
+        generate(tmp_path, size=16)
