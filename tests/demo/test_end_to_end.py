@@ -33,8 +33,9 @@ def test_short_demo_beats_untrained_model(tmp_path):
     trained = summary(trained_out)
     assert set(trained) == {'bbox AP', 'bbox AP50', 'segm AP', 'segm AP50'}
     assert untrained['bbox AP50'] <= 0.01
-    assert trained['bbox AP50'] >= 0.05 and trained['bbox AP50'] >= 10 * untrained['bbox AP50'] + 0.05
-    assert trained['segm AP50'] >= 0.05
+    # Measured: untrained 0.000; after 200 iterations bbox AP50 0.214, segm AP50 0.214.
+    assert trained['bbox AP50'] >= 0.10 and trained['bbox AP50'] >= 10 * untrained['bbox AP50'] + 0.1
+    assert trained['segm AP50'] >= 0.10
     assert 'Iter(train) [200/200]' in trained_out or (tmp_path / 't' / 'iter_200.pth').is_file()
     for name in ('activation_functions.png', 'activation_distribution.png'):
         assert (tmp_path / 't' / 'plots' / name).stat().st_size > 5000

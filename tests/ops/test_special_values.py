@@ -79,3 +79,8 @@ def test_degenerate_parameters_are_linear(impl, device, alpha, beta, gamma):
     else:
         assert y[0].item() == -INF and y[-1].item() == INF
     assert torch.allclose(x.grad, torch.full_like(x, c))
+    # NaN still propagates, although the gate no longer depends on x.
+    xn = torch.tensor([NAN], dtype=torch.float64, device=device, requires_grad=True)
+    yn = impl(xn, alpha, beta, gamma)
+    yn.backward(torch.ones_like(yn))
+    assert torch.isnan(yn).all() and torch.isnan(xn.grad).all()
