@@ -1,8 +1,8 @@
-// CPU kernels: at::parallel_for over flat chunks. The float32 loops are compiled three times, for
+// CPU kernels: at::parallel_for over flat chunks. The float32 and bfloat16 loops are compiled three times, for
 // AVX-512, AVX2+FMA and baseline x86-64, and the best one the CPU supports is picked once at run
 // time; each auto-vectorizes because golu_math.h uses selects only and exp_f32 is branch-free
 // (setup.py passes -fno-trapping-math so selects may be if-converted on AVX2). float64 uses
-// std::exp; float16/bfloat16 are widened to float32 in small blocks and rounded once on the way out.
+// std::exp; bfloat16 is widened and rounded in the loops, float16 in small float32 blocks.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
@@ -26,7 +26,24 @@ struct ExpF64 {
 constexpr int64_t kGrain = 1 << 15;  // elements per parallel task
 constexpr int64_t kBlock = 256;      // float32 staging block for half types
 
-#define GOLU_F32_LOOPS(isa, target)                                                            \
+// bfloat16 <-> float32 with bit operations only, so the loops below stay vectorizable. Widening
+// is exact; narrowing rounds to nearest even and keeps NaN a NaN (as c10::BFloat16 does).
+inline __attribute__((always_inline)) float bf16_to_f32(uint16_t v) {
+  const uint32_t bits = static_cast<uint32_t>(v) << 16;
+  float f;
+  __builtin_memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+inline __attribute__((always_inline)) uint16_t f32_to_bf16(float f) {
+  uint32_t bits;
+  __builtin_memcpy(&bits, &f, sizeof bits);
+  const uint32_t rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16;
+  return f != f ? uint16_t{0x7FC0} : static_cast<uint16_t>(rounded);
+}
+
+// The hot loops (general parameters), compiled once per instruction set.
+#define GOLU_LOOPS(isa, target)                                                                \
   target void forward_f32_##isa(const float* __restrict x, float* __restrict y, int64_t n,     \
                                 GoluParams<float> p) {                                         \
     for (int64_t i = 0; i < n; ++i) y[i] = golu_forward(x[i], p, ExpF32{});                    \
@@ -34,34 +51,51 @@ constexpr int64_t kBlock = 256;      // float32 staging block for half types
   target void backward_f32_##isa(const float* __restrict dy, const float* __restrict x,        \
                                  float* __restrict dx, int64_t n, GoluParams<float> p) {       \
     for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * golu_derivative(x[i], p, ExpF32{});        \
+  }                                                                                            \
+  target void forward_bf16_##isa(const uint16_t* __restrict x, uint16_t* __restrict y,         \
+                                 int64_t n, GoluParams<float> p) {                             \
+    for (int64_t i = 0; i < n; ++i)                                                            \
+      y[i] = f32_to_bf16(golu_forward(bf16_to_f32(x[i]), p, ExpF32{}));                        \
+  }                                                                                            \
+  target void backward_bf16_##isa(const uint16_t* __restrict dy, const uint16_t* __restrict x, \
+                                  uint16_t* __restrict dx, int64_t n, GoluParams<float> p) {   \
+    for (int64_t i = 0; i < n; ++i)                                                            \
+      dx[i] = f32_to_bf16(bf16_to_f32(dy[i]) *                                                 \
+                          golu_derivative(bf16_to_f32(x[i]), p, ExpF32{}));                    \
   }
 
-GOLU_F32_LOOPS(baseline, )
+GOLU_LOOPS(baseline, )
 #if defined(__x86_64__) && defined(__GNUC__)
-GOLU_F32_LOOPS(avx2, __attribute__((target("avx2,fma"))))
-GOLU_F32_LOOPS(avx512, __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma"))))
+GOLU_LOOPS(avx2, __attribute__((target("avx2,fma"))))
+GOLU_LOOPS(avx512, __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma"))))
 #endif
-#undef GOLU_F32_LOOPS
+#undef GOLU_LOOPS
 
-struct F32Loops {
-  void (*forward)(const float*, float*, int64_t, GoluParams<float>);
-  void (*backward)(const float*, const float*, float*, int64_t, GoluParams<float>);
+struct Loops {
+  void (*forward_f32)(const float*, float*, int64_t, GoluParams<float>);
+  void (*backward_f32)(const float*, const float*, float*, int64_t, GoluParams<float>);
+  void (*forward_bf16)(const uint16_t*, uint16_t*, int64_t, GoluParams<float>);
+  void (*backward_bf16)(const uint16_t*, const uint16_t*, uint16_t*, int64_t, GoluParams<float>);
 };
 
-const F32Loops& f32_loops() {
-  static const F32Loops loops = [] {
+#define GOLU_LOOPS_FOR(isa) \
+  Loops { forward_f32_##isa, backward_f32_##isa, forward_bf16_##isa, backward_bf16_##isa }
+
+const Loops& loops() {
+  static const Loops chosen = [] {
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw"))
-      return F32Loops{forward_f32_avx512, backward_f32_avx512};
+      return GOLU_LOOPS_FOR(avx512);
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-      return F32Loops{forward_f32_avx2, backward_f32_avx2};
+      return GOLU_LOOPS_FOR(avx2);
 #endif
-    return F32Loops{forward_f32_baseline, backward_f32_baseline};
+    return GOLU_LOOPS_FOR(baseline);
   }();
-  return loops;
+  return chosen;
 }
+#undef GOLU_LOOPS_FOR
 
 void forward_f64_general(const double* x, double* y, int64_t n, GoluParams<double> p) {
   for (int64_t i = 0; i < n; ++i) y[i] = golu_forward(x[i], p, ExpF64{});
@@ -89,11 +123,11 @@ void backward_loop(const T* dy, const T* x, T* dx, int64_t n, const GoluParams<T
 }
 
 void forward_f32(const float* x, float* y, int64_t n, GoluParams<float> p) {
-  forward_loop(x, y, n, p, ExpF32{}, f32_loops().forward);
+  forward_loop(x, y, n, p, ExpF32{}, loops().forward_f32);
 }
 
 void backward_f32(const float* dy, const float* x, float* dx, int64_t n, GoluParams<float> p) {
-  backward_loop(dy, x, dx, n, p, ExpF32{}, f32_loops().backward);
+  backward_loop(dy, x, dx, n, p, ExpF32{}, loops().backward_f32);
 }
 
 void forward_f64(const double* x, double* y, int64_t n, GoluParams<double> p) {
@@ -137,6 +171,13 @@ void forward_block(const half_t* x, half_t* y, int64_t n, const GoluParams<doubl
                   [&](const float* a, const float*, float* o, int64_t m) { forward_f32(a, o, m, pf); });
 }
 
+void forward_block(const c10::BFloat16* x, c10::BFloat16* y, int64_t n,
+                   const GoluParams<double>& p) {
+  if (golu_is_linear(p)) return forward_block<c10::BFloat16>(x, y, n, p);
+  loops().forward_bf16(reinterpret_cast<const uint16_t*>(x), reinterpret_cast<uint16_t*>(y), n,
+                       narrowed(p));
+}
+
 void backward_block(const float* dy, const float* x, float* dx, int64_t n,
                     const GoluParams<double>& p) {
   backward_f32(dy, x, dx, n, narrowed(p));
@@ -152,6 +193,14 @@ void backward_block(const half_t* dy, const half_t* x, half_t* dx, int64_t n,
   widened<half_t>(n, dy, x, dx, [&](const float* g, const float* xv, float* o, int64_t m) {
     backward_f32(g, xv, o, m, pf);
   });
+}
+
+void backward_block(const c10::BFloat16* dy, const c10::BFloat16* x, c10::BFloat16* dx, int64_t n,
+                    const GoluParams<double>& p) {
+  if (golu_is_linear(p)) return backward_block<c10::BFloat16>(dy, x, dx, n, p);
+  loops().backward_bf16(reinterpret_cast<const uint16_t*>(dy),
+                        reinterpret_cast<const uint16_t*>(x), reinterpret_cast<uint16_t*>(dx), n,
+                        narrowed(p));
 }
 
 }  // namespace
