@@ -1,13 +1,15 @@
-// CPU kernels: at::parallel_for over flat chunks. The float32 and bfloat16 loops are compiled three times, for
-// AVX-512, AVX2+FMA and baseline x86-64, and the best one the CPU supports is picked once at run
-// time; each auto-vectorizes because golu_math.h uses selects only and exp_f32 is branch-free
-// (setup.py passes -fno-trapping-math so selects may be if-converted on AVX2). float64 uses
-// std::exp; bfloat16 is widened and rounded in the loops, float16 in small float32 blocks.
+// CPU kernels: at::parallel_for over flat chunks. The float32 and bfloat16 loops are compiled
+// three times, for AVX-512, AVX2+FMA and baseline x86-64, and the best one the CPU supports is
+// picked once at run time; each auto-vectorizes because golu_math.h uses selects only and exp_f32
+// is branch-free (setup.py passes -fno-trapping-math so selects may be if-converted on AVX2).
+// float64 uses std::exp; bfloat16 is widened and rounded in the loops, float16 in small float32
+// blocks.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "../golu.h"
 #include "../golu_math.h"

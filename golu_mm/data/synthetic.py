@@ -1,0 +1,131 @@
+"""A small synthetic dataset, deterministic from its seed: scenes of circles, squares and
+triangles of varied size, colour, texture and rotation, overlapping (later shapes occlude earlier
+ones), on textured backgrounds. Written twice from the same scenes:
+
+    <root>/coco/{train,val}/NNNNNN.png + coco/annotations/instances_{train,val}.json  (RLE masks)
+    <root>/ade/images/{training,validation}/NNNNNN.png
+    <root>/ade/annotations/{training,validation}/NNNNNN.png  (0 = background, k = class k)
+
+Generation is cached: a second call with the same parameters reuses the files.
+"""
+import hashlib
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+from pycocotools import mask as mask_utils
+
+CLASSES = ('circle', 'square', 'triangle')
+PALETTE = [(220, 20, 60), (0, 128, 255), (60, 180, 75)]
+SPLITS = {'train': 'training', 'val': 'validation'}
+MIN_VISIBLE_PIXELS = 24
+
+
+def _background(rng, size):
+    base = rng.uniform(40, 200, 3)
+    ramp = np.linspace(-1, 1, size)
+    direction = rng.uniform(-40, 40, (2, 3))
+    img = base + ramp[:, None, None] * direction[0] + ramp[None, :, None] * direction[1]
+    img = img + rng.normal(0, rng.uniform(4, 14), (size, size, 1))
+    return img
+
+
+def _shape_mask(rng, cls, size):
+    mask = np.zeros((size, size), np.uint8)
+    radius = rng.uniform(0.08, 0.24) * size
+    cx, cy = rng.uniform(radius * 0.6, size - radius * 0.6, 2)
+    if CLASSES[cls] == 'circle':
+        cv2.circle(mask, (round(cx), round(cy)), round(radius), 1, -1)
+    else:
+        corners = 4 if CLASSES[cls] == 'square' else 3
+        angles = rng.uniform(0, 2 * np.pi) + np.arange(corners) * 2 * np.pi / corners
+        points = np.stack([cx + radius * np.cos(angles), cy + radius * np.sin(angles)], 1)
+        cv2.fillPoly(mask, [np.round(points).astype(np.int32)], 1)
+    return mask.astype(bool)
+
+
+def _texture(rng, size):
+    """Multiplicative stripes or noise, so colour alone does not identify a shape."""
+    if rng.random() < 0.5:
+        yy, xx = np.mgrid[:size, :size]
+        angle, period = rng.uniform(0, np.pi), rng.uniform(4, 12)
+        phase = (xx * np.cos(angle) + yy * np.sin(angle)) * 2 * np.pi / period
+        return 1 + 0.25 * np.sin(phase)[..., None]
+    return 1 + rng.normal(0, 0.12, (size, size, 1))
+
+
+def render_scene(rng, size):
+    """One image (BGR uint8) and its visible instances [(class index, bool mask)]."""
+    img = _background(rng, size)
+    instances = []
+    for _ in range(rng.integers(1, 5)):
+        cls = int(rng.integers(len(CLASSES)))
+        mask = _shape_mask(rng, cls, size)
+        colour = rng.uniform(0, 255, 3)
+        img[mask] = (colour * _texture(rng, size))[mask]
+        instances = [(c, m & ~mask) for c, m in instances] + [(cls, mask)]
+    instances = [(c, m) for c, m in instances if m.sum() >= MIN_VISIBLE_PIXELS]
+    return np.clip(img, 0, 255).astype(np.uint8), instances
+
+
+def _coco_annotation(ann_id, image_id, cls, mask):
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    x, y, w, h = (float(v) for v in mask_utils.toBbox(rle))
+    return {'id': ann_id, 'image_id': image_id, 'category_id': cls + 1, 'iscrowd': 0,
+            'area': float(mask_utils.area(rle)), 'bbox': [x, y, w, h],
+            'segmentation': {'size': list(rle['size']), 'counts': rle['counts'].decode()}}
+
+
+def _write_split(root, split, count, size, rng, first_id):
+    coco_dir = root / 'coco' / split
+    ade_img = root / 'ade' / 'images' / SPLITS[split]
+    ade_ann = root / 'ade' / 'annotations' / SPLITS[split]
+    for d in (coco_dir, ade_img, ade_ann):
+        d.mkdir(parents=True, exist_ok=True)
+    images, annotations = [], []
+    for i in range(count):
+        image_id, name = first_id + i, f'{first_id + i:06d}.png'
+        img, instances = render_scene(rng, size)
+        cv2.imwrite(str(coco_dir / name), img)
+        cv2.imwrite(str(ade_img / name), img)
+        labels = np.zeros((size, size), np.uint8)
+        for cls, mask in instances:
+            labels[mask] = cls + 1
+            annotations.append(_coco_annotation(len(annotations) + 1, image_id, cls, mask))
+        cv2.imwrite(str(ade_ann / name), labels)
+        images.append({'id': image_id, 'file_name': name, 'height': size, 'width': size})
+    categories = [{'id': i + 1, 'name': name} for i, name in enumerate(CLASSES)]
+    ann_file = root / 'coco' / 'annotations' / f'instances_{split}.json'
+    ann_file.parent.mkdir(parents=True, exist_ok=True)
+    ann_file.write_text(json.dumps(
+        {'images': images, 'annotations': annotations, 'categories': categories}, sort_keys=True))
+
+
+def generate(root, num_train=200, num_val=50, size=128, seed=0) -> Path:
+    """Write (or reuse) the dataset under `root`; returns root."""
+    for name, value in (('num_train', num_train), ('num_val', num_val), ('size', size)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f'{name} must be a positive integer, got {value!r}')
+    if size < 32:
+        raise ValueError(f'size must be at least 32 pixels, got {size}')
+    root = Path(root)
+    params = json.dumps({'train': num_train, 'val': num_val, 'size': size, 'seed': seed,
+                         'version': 1}, sort_keys=True)
+    stamp = root / '.complete'
+    if stamp.exists() and stamp.read_text() == params:
+        return root
+    rng = np.random.default_rng(seed)
+    _write_split(root, 'train', num_train, size, rng, first_id=0)
+    _write_split(root, 'val', num_val, size, rng, first_id=num_train)
+    stamp.write_text(params)
+    return root
+
+
+def digest(root) -> str:
+    """sha256 over every generated file, in path order (for reproducibility checks)."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in Path(root).rglob('*') if p.is_file() and p.name != '.complete'):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
