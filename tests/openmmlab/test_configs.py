@@ -6,22 +6,16 @@ from mmengine import Config
 from torch import nn
 
 from golu_mm import GoLU
-from golu_mm.openmmlab.runner import codebase_of, register_codebase, replace_sync_bn
+from golu_mm.openmmlab.runner import build_model, codebase_of
 
 CONFIGS = Path(__file__).resolve().parents[2] / 'configs'
 ALL = sorted(p.relative_to(CONFIGS).as_posix() for p in CONFIGS.rglob('*.py'))
 
 
 def build(name):
-    cfg = Config.fromfile(CONFIGS / name)
-    scope = codebase_of(cfg)
-    register_codebase(scope)
-    replace_sync_bn(cfg.model)
-    if scope == 'mmdet':
-        from mmdet.registry import MODELS
-    else:
-        from mmseg.registry import MODELS
-    return cfg, MODELS.build(cfg.model)  # building does not load pretrained weights
+    """(config, model) as the tools build them; building loads no pretrained weights."""
+    model, cfg = build_model(str(CONFIGS / name))
+    return cfg, model
 
 
 def activation_kinds(model):
