@@ -20,8 +20,9 @@ from torch.utils.cpp_extension import (  # noqa: E402 (reads CUDA_HOME at import
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_CUDA_ARCHS = '8.0;9.0+PTX'
-# -fno-trapping-math lets GCC if-convert the kernels' selects, so they vectorize without AVX-512;
-# -ffp-contract=fast lets the AVX2/AVX-512 loops use FMA (ISO C++ mode turns it off);
+# The AVX2/AVX-512 CPU loops use intrinsics (csrc/cpu/vec_*.h); for the baseline loops,
+# -fno-trapping-math lets GCC if-convert selects so they auto-vectorize, and -ffp-contract=fast
+# lets them use FMA where the target has it (ISO C++ mode turns contraction off);
 # -fopenmp makes at::parallel_for parallel (ATen's CPU thread pool is OpenMP in torch's wheels).
 CXX_FLAGS = ['-O3', '-fno-trapping-math', '-ffp-contract=fast', '-fopenmp']
 

@@ -23,6 +23,9 @@ using ForwardKernel = void (*)(const at::Tensor& x, at::Tensor& out, double alph
 using BackwardKernel = void (*)(const at::Tensor& grad, const at::Tensor& x, at::Tensor& out,
                                 double alpha, double beta, double gamma);
 
+// The instruction set the CPU kernels run with: "avx512", "avx2" or "scalar".
+const char* cpu_isa();
+
 void golu_forward_cpu(const at::Tensor& x, at::Tensor& out, double alpha, double beta,
                       double gamma);
 void golu_backward_cpu(const at::Tensor& grad, const at::Tensor& x, at::Tensor& out, double alpha,

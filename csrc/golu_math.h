@@ -1,8 +1,10 @@
-// GoLU(x) = x * g(x), g(x) = alpha * exp(-beta * exp(-gamma * x)): the scalar math, shared by the
-// CPU and CUDA kernels. Written branch-free (selects only) so compilers vectorize it.
+// GoLU(x) = x * g(x), g(x) = alpha * exp(-beta * exp(-gamma * x)): the math, shared by the CUDA
+// kernels (T = float, double) and the CPU loops (T = a SIMD vector of floats, csrc/cpu/vec_*.h, or
+// double). Branch-free: selects are golu_where, which vector types overload.
 //
 // Special values (see README): NaN -> NaN; +inf -> +inf with slope alpha; -inf -> 0 with slope 0.
 // Finite inputs never produce NaN: every product that could be inf * 0 is guarded by a select.
+// NaN needs no select: exp(NaN) is NaN and every guard below keeps it (NaN == 0 is false).
 // Two exponentials per element, forward and backward.
 #pragma once
 
@@ -15,6 +17,12 @@
 #endif
 
 namespace golu_mm {
+
+// a where c holds, else b.
+template <typename T>
+GOLU_HOST_DEVICE T golu_where(bool c, T a, T b) {
+  return c ? a : b;
+}
 
 template <typename T>
 struct GoluParams {
@@ -61,8 +69,7 @@ GOLU_HOST_DEVICE GoluGate<T> golu_gate(T x, const GoluParams<T>& p, Exp exp) {
 template <typename T, typename Exp>
 GOLU_HOST_DEVICE T golu_forward(T x, const GoluParams<T>& p, Exp exp) {
   const T g = p.alpha * golu_gate(x, p, exp).e;
-  const T y = g == T(0) ? T(0) : x * g;
-  return x != x ? x : y;
+  return golu_where(g == T(0), T(0), x * g);
 }
 
 // GoLU'(x) = e * (alpha + alpha*beta*gamma * x * u) for beta, gamma > 0. Where u overflows, e is
@@ -70,9 +77,8 @@ GOLU_HOST_DEVICE T golu_forward(T x, const GoluParams<T>& p, Exp exp) {
 template <typename T, typename Exp>
 GOLU_HOST_DEVICE T golu_derivative(T x, const GoluParams<T>& p, Exp exp) {
   const GoluGate<T> q = golu_gate(x, p, exp);
-  const T slope = q.u == T(0) ? T(0) : p.alpha * p.beta * p.gamma * x * q.u;
-  const T d = q.e == T(0) ? T(0) : q.e * (p.alpha + slope);
-  return x != x ? x : d;
+  const T slope = golu_where(q.u == T(0), T(0), p.alpha * p.beta * p.gamma * x * q.u);
+  return golu_where(q.e == T(0), T(0), q.e * (p.alpha + slope));
 }
 
 }  // namespace golu_mm

@@ -60,9 +60,24 @@ TORCH_LIBRARY_IMPL(golu_mm, CPU, m) {
 
 }  // namespace golu_mm
 
-// `import golu_mm._C` loads this library and so registers the operators above; the module itself
-// is empty (the operators live in torch.ops.golu_mm).
+// `import golu_mm._C` loads this library and so registers the operators above (they live in
+// torch.ops.golu_mm); the module itself only reports which CPU loops run.
+namespace {
+PyObject* py_cpu_isa(PyObject*, PyObject*) {
+  try {
+    return PyUnicode_FromString(golu_mm::cpu_isa());
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+    return nullptr;
+  }
+}
+PyMethodDef methods[] = {
+    {"cpu_isa", py_cpu_isa, METH_NOARGS,
+     "The instruction set of the CPU loops: 'avx512', 'avx2' or 'scalar'."},
+    {nullptr, nullptr, 0, nullptr}};
+}  // namespace
+
 PyMODINIT_FUNC PyInit__C(void) {
-  static PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
+  static PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, methods};
   return PyModule_Create(&module);
 }

@@ -1,211 +1,125 @@
-// CPU kernels: at::parallel_for over flat chunks. The float32 and bfloat16 loops are compiled
-// three times, for AVX-512, AVX2+FMA and baseline x86-64, and the best one the CPU supports is
-// picked once at run time; each auto-vectorizes because golu_math.h uses selects only and exp_f32
-// is branch-free (setup.py passes -fno-trapping-math so selects may be if-converted on AVX2).
-// float64 uses std::exp; bfloat16 is widened and rounded in the loops, float16 in small float32
-// blocks.
+// CPU kernels: at::parallel_for over flat chunks; each chunk runs the loops of golu_loops.h for
+// the best instruction set the CPU has (AVX-512, AVX2 + FMA + F16C, or baseline), chosen once.
+// GOLU_MM_CPU_ISA=avx2|scalar caps that choice (to test or compare the other loops). float64 uses
+// std::exp; beta == 0 or gamma == 0 (GoLU is then linear) is a plain loop for every dtype.
 #include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 
-#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
 
 #include "../golu.h"
 #include "../golu_math.h"
-#include "fast_exp.h"
+#include "golu_loops.h"
+#include "vec_scalar.h"
 
 namespace golu_mm {
 namespace {
 
-struct ExpF32 {
-  __attribute__((always_inline)) float operator()(float v) const { return exp_f32(v); }
-};
-struct ExpF64 {
-  double operator()(double v) const { return std::exp(v); }
-};
-
 constexpr int64_t kGrain = 1 << 15;  // elements per parallel task
-constexpr int64_t kBlock = 256;      // float32 staging block for half types
+constexpr const char* kIsaEnv = "GOLU_MM_CPU_ISA";
 
-// bfloat16 <-> float32 with bit operations only, so the loops below stay vectorizable. Widening
-// is exact; narrowing rounds to nearest even and keeps NaN a NaN (as c10::BFloat16 does).
-inline __attribute__((always_inline)) float bf16_to_f32(uint16_t v) {
-  const uint32_t bits = static_cast<uint32_t>(v) << 16;
-  float f;
-  __builtin_memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
-inline __attribute__((always_inline)) uint16_t f32_to_bf16(float f) {
-  uint32_t bits;
-  __builtin_memcpy(&bits, &f, sizeof bits);
-  const uint32_t rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16;
-  return f != f ? uint16_t{0x7FC0} : static_cast<uint16_t>(rounded);
-}
-
-// The hot loops (general parameters), compiled once per instruction set.
-#define GOLU_LOOPS(isa, target)                                                                \
-  target void forward_f32_##isa(const float* __restrict x, float* __restrict y, int64_t n,     \
-                                GoluParams<float> p) {                                         \
-    for (int64_t i = 0; i < n; ++i) y[i] = golu_forward(x[i], p, ExpF32{});                    \
-  }                                                                                            \
-  target void backward_f32_##isa(const float* __restrict dy, const float* __restrict x,        \
-                                 float* __restrict dx, int64_t n, GoluParams<float> p) {       \
-    for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * golu_derivative(x[i], p, ExpF32{});        \
-  }                                                                                            \
-  target void forward_bf16_##isa(const uint16_t* __restrict x, uint16_t* __restrict y,         \
-                                 int64_t n, GoluParams<float> p) {                             \
-    for (int64_t i = 0; i < n; ++i)                                                            \
-      y[i] = f32_to_bf16(golu_forward(bf16_to_f32(x[i]), p, ExpF32{}));                        \
-  }                                                                                            \
-  target void backward_bf16_##isa(const uint16_t* __restrict dy, const uint16_t* __restrict x, \
-                                  uint16_t* __restrict dx, int64_t n, GoluParams<float> p) {   \
-    for (int64_t i = 0; i < n; ++i)                                                            \
-      dx[i] = f32_to_bf16(bf16_to_f32(dy[i]) *                                                 \
-                          golu_derivative(bf16_to_f32(x[i]), p, ExpF32{}));                    \
-  }
-
-GOLU_LOOPS(baseline, )
+bool cpu_has(const char* isa) {
 #if defined(__x86_64__) && defined(__GNUC__)
-GOLU_LOOPS(avx2, __attribute__((target("avx2,fma"))))
-GOLU_LOOPS(avx512, __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma"))))
+  __builtin_cpu_init();
+  if (std::strcmp(isa, "avx512") == 0)
+    return avx512_loops() && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw");
+  if (std::strcmp(isa, "avx2") == 0)
+    return avx2_loops() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
 #endif
-#undef GOLU_LOOPS
+  return std::strcmp(isa, "scalar") == 0;
+}
 
-struct Loops {
-  void (*forward_f32)(const float*, float*, int64_t, GoluParams<float>);
-  void (*backward_f32)(const float*, const float*, float*, int64_t, GoluParams<float>);
-  void (*forward_bf16)(const uint16_t*, uint16_t*, int64_t, GoluParams<float>);
-  void (*backward_bf16)(const uint16_t*, const uint16_t*, uint16_t*, int64_t, GoluParams<float>);
-};
-
-#define GOLU_LOOPS_FOR(isa) \
-  Loops { forward_f32_##isa, backward_f32_##isa, forward_bf16_##isa, backward_bf16_##isa }
+const Loops& choose_loops() {
+  static const Loops scalar_loops = loops_for<scalar::Vec>("scalar");
+  const char* isas[] = {"avx512", "avx2", "scalar"};
+  const Loops* candidates[] = {avx512_loops(), avx2_loops(), &scalar_loops};
+  const char* cap = std::getenv(kIsaEnv);
+  int first = 0;
+  if (cap != nullptr && *cap != '\0') {
+    while (first < 3 && std::strcmp(isas[first], cap) != 0) ++first;
+    TORCH_CHECK(first < 3, kIsaEnv, "=", cap, " is not one of avx512, avx2, scalar");
+    TORCH_CHECK(cpu_has(cap), kIsaEnv, "=", cap, ", but this CPU or build does not support ", cap);
+  }
+  for (int i = first; i < 3; ++i)
+    if (cpu_has(isas[i])) return *candidates[i];
+  return scalar_loops;
+}
 
 const Loops& loops() {
-  static const Loops chosen = [] {
-#if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw"))
-      return GOLU_LOOPS_FOR(avx512);
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-      return GOLU_LOOPS_FOR(avx2);
-#endif
-    return GOLU_LOOPS_FOR(baseline);
-  }();
+  static const Loops& chosen = choose_loops();
   return chosen;
 }
-#undef GOLU_LOOPS_FOR
 
-void forward_f64_general(const double* x, double* y, int64_t n, GoluParams<double> p) {
-  for (int64_t i = 0; i < n; ++i) y[i] = golu_forward(x[i], p, ExpF64{});
+// The storage type the loops take for each dtype, and the loop for it.
+template <typename T> struct Storage { using type = T; };
+template <> struct Storage<c10::BFloat16> { using type = Bf16; };
+template <> struct Storage<c10::Half> { using type = F16; };
+
+ForwardLoop<float> forward_loop(const Loops& l, const float*) { return l.forward_f32; }
+ForwardLoop<Bf16> forward_loop(const Loops& l, const Bf16*) { return l.forward_bf16; }
+ForwardLoop<F16> forward_loop(const Loops& l, const F16*) { return l.forward_f16; }
+BackwardLoop<float> backward_loop(const Loops& l, const float*) { return l.backward_f32; }
+BackwardLoop<Bf16> backward_loop(const Loops& l, const Bf16*) { return l.backward_bf16; }
+BackwardLoop<F16> backward_loop(const Loops& l, const F16*) { return l.backward_f16; }
+
+struct ExpStd {
+  template <typename T>
+  T operator()(T v) const { return std::exp(v); }
+};
+
+template <typename T>
+GoluParams<T> cast_params(const GoluParams<double>& p) {
+  return {static_cast<T>(p.alpha), static_cast<T>(p.beta), static_cast<T>(p.gamma)};
 }
 
-void backward_f64_general(const double* dy, const double* x, double* dx, int64_t n,
-                          GoluParams<double> p) {
-  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * golu_derivative(x[i], p, ExpF64{});
-}
-
-// The loops for any parameters: the general loop, or the linear map when beta or gamma is 0.
-template <typename T, typename Exp, typename Loop>
-void forward_loop(const T* x, T* y, int64_t n, const GoluParams<T>& p, Exp exp, Loop general) {
-  if (!golu_is_linear(p)) return general(x, y, n, p);
-  const T c = golu_linear_slope(p, exp);
-  for (int64_t i = 0; i < n; ++i) y[i] = golu_linear_forward(x[i], c);
-}
-
-template <typename T, typename Exp, typename Loop>
-void backward_loop(const T* dy, const T* x, T* dx, int64_t n, const GoluParams<T>& p, Exp exp,
-                   Loop general) {
-  if (!golu_is_linear(p)) return general(dy, x, dx, n, p);
-  const T c = golu_linear_slope(p, exp);
-  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * golu_linear_derivative(x[i], c);
-}
-
-void forward_f32(const float* x, float* y, int64_t n, GoluParams<float> p) {
-  forward_loop(x, y, n, p, ExpF32{}, loops().forward_f32);
-}
-
-void backward_f32(const float* dy, const float* x, float* dx, int64_t n, GoluParams<float> p) {
-  backward_loop(dy, x, dx, n, p, ExpF32{}, loops().backward_f32);
-}
-
-void forward_f64(const double* x, double* y, int64_t n, GoluParams<double> p) {
-  forward_loop(x, y, n, p, ExpF64{}, forward_f64_general);
-}
-
-void backward_f64(const double* dy, const double* x, double* dx, int64_t n,
-                  GoluParams<double> p) {
-  backward_loop(dy, x, dx, n, p, ExpF64{}, backward_f64_general);
-}
-
-GoluParams<float> narrowed(const GoluParams<double>& p) {
-  return {static_cast<float>(p.alpha), static_cast<float>(p.beta), static_cast<float>(p.gamma)};
-}
-
-// Runs `f32` on float32 copies of blocks of the half-type inputs, rounding the result once.
-template <typename scalar_t, typename F>
-void widened(int64_t n, const scalar_t* a, const scalar_t* b, scalar_t* out, F f32) {
-  float fa[kBlock], fb[kBlock], fo[kBlock];
-  for (int64_t start = 0; start < n; start += kBlock) {
-    const int64_t m = std::min(kBlock, n - start);
-    for (int64_t i = 0; i < m; ++i) fa[i] = static_cast<float>(a[start + i]);
-    if (b != nullptr)
-      for (int64_t i = 0; i < m; ++i) fb[i] = static_cast<float>(b[start + i]);
-    f32(fa, fb, fo, m);
-    for (int64_t i = 0; i < m; ++i) out[start + i] = static_cast<scalar_t>(fo[i]);
+template <typename scalar_t>
+void forward_block(const scalar_t* x, scalar_t* y, int64_t n, const GoluParams<double>& p) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const GoluParams<acc_t> pa = cast_params<acc_t>(p);
+  if (golu_is_linear(pa)) {
+    const acc_t c = golu_linear_slope(pa, ExpStd{});
+    for (int64_t i = 0; i < n; ++i)
+      y[i] = static_cast<scalar_t>(golu_linear_forward(static_cast<acc_t>(x[i]), c));
+  } else if constexpr (std::is_same_v<scalar_t, double>) {
+    for (int64_t i = 0; i < n; ++i) y[i] = golu_forward(x[i], pa, ExpStd{});
+  } else {
+    using S = typename Storage<scalar_t>::type;
+    forward_loop(loops(), static_cast<const S*>(nullptr))(
+        reinterpret_cast<const S*>(x), reinterpret_cast<S*>(y), n, pa);
   }
 }
 
-// One block of elements per dtype: float32/float64 directly, half types through float32.
-void forward_block(const float* x, float* y, int64_t n, const GoluParams<double>& p) {
-  forward_f32(x, y, n, narrowed(p));
-}
-void forward_block(const double* x, double* y, int64_t n, const GoluParams<double>& p) {
-  forward_f64(x, y, n, p);
-}
-template <typename half_t>
-void forward_block(const half_t* x, half_t* y, int64_t n, const GoluParams<double>& p) {
-  const GoluParams<float> pf = narrowed(p);
-  widened<half_t>(n, x, nullptr, y,
-                  [&](const float* a, const float*, float* o, int64_t m) { forward_f32(a, o, m, pf); });
-}
-
-void forward_block(const c10::BFloat16* x, c10::BFloat16* y, int64_t n,
-                   const GoluParams<double>& p) {
-  if (golu_is_linear(p)) return forward_block<c10::BFloat16>(x, y, n, p);
-  loops().forward_bf16(reinterpret_cast<const uint16_t*>(x), reinterpret_cast<uint16_t*>(y), n,
-                       narrowed(p));
-}
-
-void backward_block(const float* dy, const float* x, float* dx, int64_t n,
+template <typename scalar_t>
+void backward_block(const scalar_t* dy, const scalar_t* x, scalar_t* dx, int64_t n,
                     const GoluParams<double>& p) {
-  backward_f32(dy, x, dx, n, narrowed(p));
-}
-void backward_block(const double* dy, const double* x, double* dx, int64_t n,
-                    const GoluParams<double>& p) {
-  backward_f64(dy, x, dx, n, p);
-}
-template <typename half_t>
-void backward_block(const half_t* dy, const half_t* x, half_t* dx, int64_t n,
-                    const GoluParams<double>& p) {
-  const GoluParams<float> pf = narrowed(p);
-  widened<half_t>(n, dy, x, dx, [&](const float* g, const float* xv, float* o, int64_t m) {
-    backward_f32(g, xv, o, m, pf);
-  });
-}
-
-void backward_block(const c10::BFloat16* dy, const c10::BFloat16* x, c10::BFloat16* dx, int64_t n,
-                    const GoluParams<double>& p) {
-  if (golu_is_linear(p)) return backward_block<c10::BFloat16>(dy, x, dx, n, p);
-  loops().backward_bf16(reinterpret_cast<const uint16_t*>(dy),
-                        reinterpret_cast<const uint16_t*>(x), reinterpret_cast<uint16_t*>(dx), n,
-                        narrowed(p));
+  using acc_t = at::opmath_type<scalar_t>;
+  const GoluParams<acc_t> pa = cast_params<acc_t>(p);
+  if (golu_is_linear(pa)) {
+    const acc_t c = golu_linear_slope(pa, ExpStd{});
+    for (int64_t i = 0; i < n; ++i)
+      dx[i] = static_cast<scalar_t>(static_cast<acc_t>(dy[i]) *
+                                    golu_linear_derivative(static_cast<acc_t>(x[i]), c));
+  } else if constexpr (std::is_same_v<scalar_t, double>) {
+    for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * golu_derivative(x[i], pa, ExpStd{});
+  } else {
+    using S = typename Storage<scalar_t>::type;
+    backward_loop(loops(), static_cast<const S*>(nullptr))(
+        reinterpret_cast<const S*>(dy), reinterpret_cast<const S*>(x), reinterpret_cast<S*>(dx),
+        n, pa);
+  }
 }
 
 }  // namespace
+
+const char* cpu_isa() { return loops().isa; }
 
 void golu_forward_cpu(const at::Tensor& x, at::Tensor& out, double alpha, double beta,
                       double gamma) {

@@ -1,6 +1,6 @@
 """The GoLU operator: compiled CPU/CUDA kernels (csrc/) registered as torch.ops.golu_mm, with a
 pure-PyTorch reference as fallback and test oracle."""
-from .extension import backends, load_error
+from .extension import backends, cpu_isa, load_error
 from .golu import check_params, golu, golu_reference
 
-__all__ = ['golu', 'golu_reference', 'check_params', 'backends', 'load_error']
+__all__ = ['golu', 'golu_reference', 'check_params', 'backends', 'cpu_isa', 'load_error']

@@ -1,6 +1,7 @@
 """Loading the compiled operator library golu_mm._C, and choosing between it and the reference.
 
-Set GOLU_MM_FORCE_REFERENCE=1 to run the pure-PyTorch reference everywhere (for debugging).
+Set GOLU_MM_FORCE_REFERENCE=1 to run the pure-PyTorch reference everywhere (for debugging), and
+GOLU_MM_CPU_ISA=avx2 or scalar to cap the instruction set of the CPU loops (see cpu_isa()).
 """
 import os
 import warnings
@@ -8,9 +9,10 @@ from typing import Optional
 
 import torch
 
-__all__ = ['load_error', 'backends', 'uses_extension', 'FORCE_REFERENCE_ENV']
+__all__ = ['load_error', 'backends', 'cpu_isa', 'uses_extension', 'FORCE_REFERENCE_ENV', 'CPU_ISA_ENV']
 
 FORCE_REFERENCE_ENV = 'GOLU_MM_FORCE_REFERENCE'
+CPU_ISA_ENV = 'GOLU_MM_CPU_ISA'
 _DISPATCH_KEYS = {'cpu': 'CPU', 'cuda': 'CUDA'}
 
 
@@ -38,6 +40,16 @@ def backends() -> dict:
     has = torch._C._dispatch_has_kernel_for_dispatch_key
     return {dev: _LOAD_ERROR is None and has('golu_mm::golu', key)
             for dev, key in _DISPATCH_KEYS.items()}
+
+
+def cpu_isa() -> Optional[str]:
+    """The instruction set the compiled CPU loops run with: 'avx512', 'avx2' or 'scalar' (the best
+    this CPU supports, capped by GOLU_MM_CPU_ISA); None without the extension. Raises RuntimeError
+    when GOLU_MM_CPU_ISA names an unknown or unsupported set."""
+    if _LOAD_ERROR is not None:
+        return None
+    from golu_mm import _C
+    return _C.cpu_isa()
 
 
 _BACKENDS = backends()

@@ -98,3 +98,18 @@ def test_large_tensor_splits_across_threads(impl):
     """Above the parallel grain size and with a ragged tail, every element is computed."""
     x = torch.linspace(-30, 30, (1 << 20) + 37)
     torch.testing.assert_close(impl(x), golu_reference(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('dtype', FLOAT_DTYPES)
+def test_result_does_not_depend_on_position(device, dtype):
+    """An element gives the same bits whether it falls in a full vector, in the padded last
+    vector or at another alignment (golu_loops.h)."""
+    x = (torch.randn(301, dtype=torch.float64) * 20).to(device=device, dtype=dtype)
+    grad = torch.randn_like(x)
+    y = golu(x)
+    dx = torch.ops.golu_mm.golu_backward(grad, x)
+    for start, length in [(0, 1), (3, 17), (5, 16), (100, 201), (290, 11)]:
+        part = slice(start, start + length)
+        assert torch.equal(golu(x[part].clone()), y[part])
+        assert torch.equal(torch.ops.golu_mm.golu_backward(grad[part].clone(), x[part].clone()),
+                           dx[part])

@@ -1,0 +1,51 @@
+"""The CPU loops exist once per instruction set (AVX-512, AVX2, baseline), chosen once per process.
+GOLU_MM_CPU_ISA caps the choice, so each set this CPU supports runs the CPU operator tests in a
+subprocess of its own."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from golu_mm.ops import cpu_isa
+from golu_mm.ops.extension import CPU_ISA_ENV
+
+ROOT = Path(__file__).resolve().parents[2]
+ISAS = ['avx512', 'avx2', 'scalar']  # best first
+SUITE = ['test_accuracy.py', 'test_special_values.py', 'test_properties.py', 'test_autograd.py']
+
+
+def run_python(code, isa, *args):
+    env = {**os.environ, CPU_ISA_ENV: isa}
+    return subprocess.run([sys.executable, *args] if not code else [sys.executable, '-c', code],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def isa_in_subprocess(isa):
+    """What cpu_isa() reports with GOLU_MM_CPU_ISA=isa, or the error it raises."""
+    result = run_python('from golu_mm.ops import cpu_isa; print(cpu_isa())', isa)
+    return result.stdout.strip() if result.returncode == 0 else result.stderr.strip()
+
+
+SUPPORTED = [isa for isa in ISAS if isa_in_subprocess(isa) == isa]
+
+
+def test_default_is_the_best_supported_set():
+    assert 'scalar' in SUPPORTED
+    assert cpu_isa() == SUPPORTED[0] or os.environ.get(CPU_ISA_ENV)
+
+
+def test_unknown_or_unsupported_set_is_rejected():
+    assert 'GOLU_MM_CPU_ISA=sse9 is not one of avx512, avx2, scalar' in isa_in_subprocess('sse9')
+    for isa in set(ISAS) - set(SUPPORTED):
+        assert 'does not support' in isa_in_subprocess(isa)
+
+
+# The set this process uses runs the suite in the main test run already.
+@pytest.mark.parametrize('isa', [isa for isa in SUPPORTED if isa != cpu_isa()])
+def test_operator_suite_passes_with(isa):
+    result = run_python(None, isa, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '-m',
+                        'not cuda', *(str(Path(__file__).parent / f) for f in SUITE))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert ' passed' in result.stdout and ' failed' not in result.stdout
