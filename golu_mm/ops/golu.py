@@ -15,10 +15,11 @@ __all__ = ['golu', 'golu_reference', 'check_params']
 
 def check_params(alpha, beta, gamma) -> None:
     """ValueError unless alpha, beta and gamma are finite, non-negative real numbers."""
-    for name, value in (('alpha', alpha), ('beta', beta), ('gamma', gamma)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    for name, value in zip(('alpha', 'beta', 'gamma'), (alpha, beta, gamma)):
+        if type(value) is not float and (isinstance(value, bool)
+                                         or not isinstance(value, numbers.Real)):
             raise TypeError(f'golu: {name} must be a real number, got {type(value).__name__}')
-        if not (math.isfinite(value) and value >= 0):
+        if not 0 <= value < math.inf:  # also false for NaN
             raise ValueError(f'golu: {name} must be finite and non-negative, got {value}')
 
 
@@ -72,7 +73,7 @@ class _ReferenceGoLU(torch.autograd.Function):
 
 
 def _register_operator() -> None:
-    """Fake kernels and autograd for torch.ops.golu_mm.{golu,golu_backward}."""
+    """Fake kernels for torch.ops.golu_mm.{golu,golu_backward}; autograd for golu_backward."""
 
     @torch.library.register_fake('golu_mm::golu')
     def _golu_fake(x, alpha=1.0, beta=1.0, gamma=1.0):
@@ -85,14 +86,6 @@ def _register_operator() -> None:
         torch._check(grad.shape == x.shape, lambda: 'golu_backward: grad and input shapes differ')
         return torch.empty_like(x)
 
-    def setup_golu(ctx, inputs, output):
-        ctx.save_for_backward(inputs[0])
-        ctx.params = inputs[1:]
-
-    def golu_grad(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return torch.ops.golu_mm.golu_backward(grad, x, *ctx.params), None, None, None
-
     def setup_golu_backward(ctx, inputs, output):
         ctx.save_for_backward(inputs[0], inputs[1])
         ctx.params = inputs[2:]
@@ -103,7 +96,7 @@ def _register_operator() -> None:
         d_x = grad2 * grad * reference.golu_second_derivative(x, *ctx.params)
         return d_grad, d_x, None, None, None
 
-    torch.library.register_autograd('golu_mm::golu', golu_grad, setup_context=setup_golu)
+    # golu's autograd is in C++ (csrc/autograd.cpp); this one is golu_backward's (double backward).
     torch.library.register_autograd('golu_mm::golu_backward', golu_backward_grad,
                                     setup_context=setup_golu_backward)
 
