@@ -11,7 +11,7 @@ start=$(date +%s)
 TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-$("$PY" -c 'import torch; print("%d.%d" % torch.cuda.get_device_capability())')} \
     FORCE_CUDA=1 MAX_JOBS=${MAX_JOBS:-8} "$PY" setup.py -q build_ext --inplace
 echo "build: $(( $(date +%s) - start )) s"
-"$PY" -c 'import golu_mm; print("backends", golu_mm.backends())'
+"$PY" -c 'import golu_mm; print("backends", golu_mm.backends(), "cpu loops", golu_mm.ops.cpu_isa())'
 "$PY" -m pytest tests/ops -q -x -p no:cacheprovider -k "cuda or extension" 2>&1 | tail -25
 "$PY" tools/benchmark_activation.py --devices cuda --sizes 1M 16M 64M --dtypes float32 bfloat16 \
     --json "${OUT:-/tmp}/benchmark_cuda.json"
