@@ -66,6 +66,9 @@ namespace {
 PyObject* py_cpu_isa(PyObject*, PyObject*) {
   try {
     return PyUnicode_FromString(golu_mm::cpu_isa());
+  } catch (const c10::Error& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what_without_backtrace());
+    return nullptr;
   } catch (const std::exception& e) {
     PyErr_SetString(PyExc_RuntimeError, e.what());
     return nullptr;

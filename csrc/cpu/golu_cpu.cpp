@@ -23,40 +23,43 @@ namespace {
 constexpr int64_t kGrain = 1 << 15;  // elements per parallel task
 constexpr const char* kIsaEnv = "GOLU_MM_CPU_ISA";
 
-bool cpu_has(const char* isa) {
+struct Choice {
+  const char* isa;
+  const Loops* loops;  // null where this CPU or build cannot run them
+};
+
+Choice choose_loops() {
+  static const Loops scalar_loops = loops_for<scalar::Vec>();
+  bool avx512 = false, avx2 = false;
 #if defined(__x86_64__) && defined(__GNUC__)
   __builtin_cpu_init();
-  if (std::strcmp(isa, "avx512") == 0)
-    return avx512_loops() && __builtin_cpu_supports("avx512f") &&
-           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512bw");
-  if (std::strcmp(isa, "avx2") == 0)
-    return avx2_loops() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
+  avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+  avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         __builtin_cpu_supports("f16c");
 #endif
-  return std::strcmp(isa, "scalar") == 0;
-}
-
-const Loops& choose_loops() {
-  static const Loops scalar_loops = loops_for<scalar::Vec>("scalar");
-  const char* isas[] = {"avx512", "avx2", "scalar"};
-  const Loops* candidates[] = {avx512_loops(), avx2_loops(), &scalar_loops};
-  const char* cap = std::getenv(kIsaEnv);
+  const Choice candidates[] = {{"avx512", avx512 ? avx512_loops() : nullptr},  // best first
+                               {"avx2", avx2 ? avx2_loops() : nullptr},
+                               {"scalar", &scalar_loops}};
+  constexpr int count = sizeof candidates / sizeof candidates[0];
   int first = 0;
+  const char* cap = std::getenv(kIsaEnv);
   if (cap != nullptr && *cap != '\0') {
-    while (first < 3 && std::strcmp(isas[first], cap) != 0) ++first;
-    TORCH_CHECK(first < 3, kIsaEnv, "=", cap, " is not one of avx512, avx2, scalar");
-    TORCH_CHECK(cpu_has(cap), kIsaEnv, "=", cap, ", but this CPU or build does not support ", cap);
+    while (first < count && std::strcmp(candidates[first].isa, cap) != 0) ++first;
+    TORCH_CHECK(first < count, kIsaEnv, "=", cap, " is not one of avx512, avx2, scalar");
+    TORCH_CHECK(candidates[first].loops != nullptr, kIsaEnv, "=", cap,
+                ", but this CPU or build does not support ", cap);
   }
-  for (int i = first; i < 3; ++i)
-    if (cpu_has(isas[i])) return *candidates[i];
-  return scalar_loops;
+  while (candidates[first].loops == nullptr) ++first;  // the scalar loops always run
+  return candidates[first];
 }
 
-const Loops& loops() {
-  static const Loops& chosen = choose_loops();
-  return chosen;
+const Choice& chosen() {
+  static const Choice choice = choose_loops();
+  return choice;
 }
+
+const Loops& loops() { return *chosen().loops; }
 
 // The storage type the loops take for each dtype, and the loop for it.
 template <typename T> struct Storage { using type = T; };
@@ -119,7 +122,7 @@ void backward_block(const scalar_t* dy, const scalar_t* x, scalar_t* dx, int64_t
 
 }  // namespace
 
-const char* cpu_isa() { return loops().isa; }
+const char* cpu_isa() { return chosen().isa; }
 
 void golu_forward_cpu(const at::Tensor& x, at::Tensor& out, double alpha, double beta,
                       double gamma) {

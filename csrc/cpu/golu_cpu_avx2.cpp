@@ -8,7 +8,7 @@
 
 namespace golu_mm {
 const Loops* avx2_loops() {
-  static const Loops loops = loops_for<avx2::Vec>("avx2");
+  static const Loops loops = loops_for<avx2::Vec>();
   return &loops;
 }
 }  // namespace golu_mm

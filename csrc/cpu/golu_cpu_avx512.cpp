@@ -10,7 +10,7 @@
 
 namespace golu_mm {
 const Loops* avx512_loops() {
-  static const Loops loops = loops_for<avx512::Vec>("avx512");
+  static const Loops loops = loops_for<avx512::Vec>();
   return &loops;
 }
 }  // namespace golu_mm

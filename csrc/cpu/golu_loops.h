@@ -29,7 +29,6 @@ template <typename T>
 using BackwardLoop = void (*)(const T* dy, const T* x, T* dx, int64_t n, GoluParams<float> p);
 
 struct Loops {
-  const char* isa;
   ForwardLoop<float> forward_f32;
   BackwardLoop<float> backward_f32;
   ForwardLoop<Bf16> forward_bf16;
@@ -81,9 +80,8 @@ void backward(const T* dy, const T* x, T* dx, int64_t n, GoluParams<float> p) {
 }
 
 template <typename V>
-Loops loops_for(const char* isa) {
-  return {isa,
-          forward<V, float>, backward<V, float>,
+Loops loops_for() {
+  return {forward<V, float>, backward<V, float>,
           forward<V, Bf16>,  backward<V, Bf16>,
           forward<V, F16>,   backward<V, F16>};
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <c10/util/Half.h>
+#include <c10/util/bit_cast.h>
 
 #include <cstdint>
 
@@ -14,13 +15,6 @@ namespace scalar {
 
 #define GOLU_VEC inline __attribute__((always_inline))
 
-template <typename To, typename From>
-GOLU_VEC To bit_cast(From from) {
-  To to;
-  __builtin_memcpy(&to, &from, sizeof to);
-  return to;
-}
-
 struct Vec {
   static constexpr int lanes = 1;
   float v;
@@ -28,13 +22,13 @@ struct Vec {
   explicit Vec(float s) : v(s) {}
 
   GOLU_VEC static Vec load(const float* p) { return Vec(*p); }
-  GOLU_VEC static Vec load(const Bf16* p) { return Vec(bit_cast<float>(uint32_t{p->bits} << 16)); }
+  GOLU_VEC static Vec load(const Bf16* p) { return Vec(c10::bit_cast<float>(uint32_t{p->bits} << 16)); }
   GOLU_VEC static Vec load(const F16* p) { return Vec(c10::detail::fp16_ieee_to_fp32_value(p->bits)); }
 
   GOLU_VEC void store(float* p) const { *p = v; }
   // Round to nearest even; NaN stays a (quiet) NaN.
   GOLU_VEC void store(Bf16* p) const {
-    const uint32_t bits = bit_cast<uint32_t>(v);
+    const uint32_t bits = c10::bit_cast<uint32_t>(v);
     const uint32_t rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16;
     p->bits = v != v ? uint16_t{0x7FC0} : static_cast<uint16_t>(rounded);
   }
@@ -62,8 +56,8 @@ GOLU_VEC Vec scale_pow2(Vec p, Vec n) {
   const int32_t ni = n.v == n.v ? static_cast<int32_t>(n.v) : 0;  // NaN n: p is NaN too
   const int32_t n1 = ni >> 1;
   const int32_t n2 = ni - n1;
-  const float s1 = bit_cast<float>((n1 + 127) << 23);
-  const float s2 = bit_cast<float>((n2 + 127) << 23);
+  const float s1 = c10::bit_cast<float>((n1 + 127) << 23);
+  const float s2 = c10::bit_cast<float>((n2 + 127) << 23);
   return Vec((p.v * s1) * s2);
 }
 

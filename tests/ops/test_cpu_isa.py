@@ -16,15 +16,15 @@ ISAS = ['avx512', 'avx2', 'scalar']  # best first
 SUITE = ['test_accuracy.py', 'test_special_values.py', 'test_properties.py', 'test_autograd.py']
 
 
-def run_python(code, isa, *args):
+def run_python(isa, *args):
     env = {**os.environ, CPU_ISA_ENV: isa}
-    return subprocess.run([sys.executable, *args] if not code else [sys.executable, '-c', code],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
 
 
 def isa_in_subprocess(isa):
     """What cpu_isa() reports with GOLU_MM_CPU_ISA=isa, or the error it raises."""
-    result = run_python('from golu_mm.ops import cpu_isa; print(cpu_isa())', isa)
+    result = run_python(isa, '-c', 'from golu_mm.ops import cpu_isa; print(cpu_isa())')
     return result.stdout.strip() if result.returncode == 0 else result.stderr.strip()
 
 
@@ -45,7 +45,7 @@ def test_unknown_or_unsupported_set_is_rejected():
 # The set this process uses runs the suite in the main test run already.
 @pytest.mark.parametrize('isa', [isa for isa in SUPPORTED if isa != cpu_isa()])
 def test_operator_suite_passes_with(isa):
-    result = run_python(None, isa, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '-m',
+    result = run_python(isa, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '-m',
                         'not cuda', *(str(Path(__file__).parent / f) for f in SUITE))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert ' passed' in result.stdout and ' failed' not in result.stdout
