@@ -3,6 +3,7 @@
 #include <Python.h>
 
 #include <cmath>
+#include <limits>
 
 #include <torch/library.h>
 
@@ -15,15 +16,35 @@ void check_param(const char* name, double value) {
   TORCH_CHECK_VALUE(std::isfinite(value) && value >= 0.0, "golu: ", name,
                     " must be finite and non-negative, got ", value);
 }
+
+// Nonzero parameters, and their product, must be normal numbers of the compute type (float32 for
+// float32 / float16 / bfloat16 input): beyond that the kernels' guards against inf * 0 fail.
+void check_params_fit(at::ScalarType dtype, double alpha, double beta, double gamma) {
+  const bool wide = dtype == at::kDouble;
+  const double tiny = wide ? std::numeric_limits<double>::min() : std::numeric_limits<float>::min();
+  const double max = wide ? std::numeric_limits<double>::max() : std::numeric_limits<float>::max();
+  const auto fits = [&](const char* name, double value, bool nonzero) {
+    TORCH_CHECK_VALUE((value == 0 && !nonzero) || (value >= tiny && value <= max), "golu: ", name,
+                      "=", value, " is not representable in ", wide ? "torch.float64" : "torch.float32",
+                      ", the compute type of a ", dtype, " input: nonzero parameters and their "
+                      "product must lie in [", tiny, ", ", max, "]");
+  };
+  fits("alpha", alpha, false);
+  fits("beta", beta, false);
+  fits("gamma", gamma, false);
+  fits("alpha*beta*gamma", alpha * beta * gamma, alpha != 0 && beta != 0 && gamma != 0);
+}
 }  // namespace
 
 void check_golu_args(const at::Tensor& x, double alpha, double beta, double gamma) {
-  TORCH_CHECK_TYPE(at::isFloatingType(x.scalar_type()),
-                   "golu: expected a floating-point tensor (float64/32/16, bfloat16), got ",
-                   x.scalar_type());
+  const at::ScalarType dtype = x.scalar_type();
+  TORCH_CHECK_TYPE(dtype == at::kDouble || dtype == at::kFloat || dtype == at::kHalf ||
+                       dtype == at::kBFloat16,
+                   "golu: expected a floating-point tensor (float64/32/16, bfloat16), got ", dtype);
   check_param("alpha", alpha);
   check_param("beta", beta);
   check_param("gamma", gamma);
+  check_params_fit(dtype, alpha, beta, gamma);
 }
 
 void check_golu_backward_args(const at::Tensor& grad, const at::Tensor& x, double alpha,

@@ -22,6 +22,12 @@ class GoLU(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return golu(x, self.alpha, self.beta, self.gamma)
 
+    def __prepare_scriptable__(self):
+        # torch.jit.script calls this on every submodule: one clear message on every backend.
+        raise RuntimeError('golu_mm.GoLU does not support torch.jit.script (TorchScript is '
+                           'deprecated in PyTorch 2); use torch.compile, torch.export, '
+                           'torch.onnx.export or torch.jit.trace')
+
     def extra_repr(self) -> str:
         if (self.alpha, self.beta, self.gamma) == (1.0, 1.0, 1.0):
             return ''

@@ -1,8 +1,9 @@
-"""golu(): the functional form of GoLU, backed by the torch.ops.golu_mm operators (fake kernels
-and autograd registered here, so torch.compile traces it without graph breaks) or, where those are
-unavailable, by the reference implementation with the same numerics."""
+"""golu(): the functional form of GoLU, backed by the torch.ops.golu_mm operators (fake kernels,
+autograd and vmap registered here, so torch.compile traces it without graph breaks) or, where
+those are unavailable, by the reference implementation with the same numerics."""
 import math
 import numbers
+from types import SimpleNamespace
 
 import torch
 from torch import Tensor
@@ -10,70 +11,146 @@ from torch import Tensor
 from . import reference
 from .extension import load_error, uses_extension
 
-__all__ = ['golu', 'golu_reference', 'check_params']
+__all__ = ['golu', 'golu_reference', 'check_params', 'SUPPORTED_DTYPES']
+
+# The input dtypes golu computes, and the type it computes each in (half types widen to float32).
+SUPPORTED_DTYPES = {torch.float64: torch.float64, torch.float32: torch.float32,
+                    torch.float16: torch.float32, torch.bfloat16: torch.float32}
 
 
-def check_params(alpha, beta, gamma) -> None:
-    """ValueError unless alpha, beta and gamma are finite, non-negative real numbers."""
-    for name, value in zip(('alpha', 'beta', 'gamma'), (alpha, beta, gamma)):
+def check_params(alpha, beta, gamma, dtype=None) -> None:
+    """TypeError unless alpha, beta and gamma are real numbers; ValueError unless they are finite
+    and non-negative. With an input dtype, also ValueError where a parameter or alpha*beta*gamma,
+    when nonzero, is not a normal number of the compute type (for a float32 input, beta=1e39
+    would overflow to inf and 1e-300 would vanish): the kernels could not keep their numerics."""
+    values = (('alpha', alpha), ('beta', beta), ('gamma', gamma))
+    for name, value in values:
         if type(value) is not float and (isinstance(value, bool)
                                          or not isinstance(value, numbers.Real)):
             raise TypeError(f'golu: {name} must be a real number, got {type(value).__name__}')
         if not 0 <= value < math.inf:  # also false for NaN
             raise ValueError(f'golu: {name} must be finite and non-negative, got {value}')
+    if dtype is None:
+        return
+    compute = SUPPORTED_DTYPES[dtype]
+    info = torch.finfo(compute)
+    product = float(alpha) * float(beta) * float(gamma)
+    for name, value in values + (('alpha*beta*gamma', product if all(v for _, v in values)
+                                  else 0.0),):
+        if value != 0 and not info.tiny <= value <= info.max:
+            raise ValueError(
+                f'golu: {name}={float(value):g} is not representable in {compute}, the compute '
+                f'type of a {dtype} input: nonzero parameters and their product must lie in '
+                f'[{info.tiny:g}, {info.max:g}]')
 
 
 def _check_input(x) -> None:
     if not isinstance(x, Tensor):
         raise TypeError(f'golu: expected a torch.Tensor, got {type(x).__name__}')
-    if not x.is_floating_point():
+    if x.dtype not in SUPPORTED_DTYPES:
         raise TypeError(f'golu: expected a floating-point tensor (float64/32/16, bfloat16), '
                         f'got {x.dtype}')
+    if x.is_nested or x.layout != torch.strided:
+        layout = 'nested' if x.is_nested else str(x.layout)
+        raise TypeError(f'golu: expected a dense (strided) tensor, got a {layout} tensor; '
+                        'apply golu to its values instead')
+
+
+def _under_functorch() -> bool:
+    """Whether a torch.func transform (grad, jvp, vmap, ...) is active: the operator's C++
+    autograd does not support them, the Python autograd.Function below does."""
+    if torch.compiler.is_compiling():
+        return False
+    return torch._C._functorch.peek_interpreter_stack() is not None
 
 
 def golu(x: Tensor, alpha: float = 1.0, beta: float = 1.0, gamma: float = 1.0) -> Tensor:
     """GoLU(x) = x * alpha * exp(-beta * exp(-gamma * x)), elementwise.
 
     float16/bfloat16 are computed in float32 and rounded once. Finite inputs give finite outputs
-    and gradients; NaN propagates; GoLU(-inf) = 0 with slope 0, GoLU(+inf) = +inf with slope alpha.
-    The output has the input's layout (dense layouts such as channels_last are preserved).
+    and gradients (unless the exact value overflows the dtype); NaN propagates; GoLU(-inf) = 0
+    with slope 0, GoLU(+inf) = +inf with slope alpha. The output has the input's layout (dense
+    layouts such as channels_last are preserved). Works under torch.compile and torch.func.
     """
     _check_input(x)
-    check_params(alpha, beta, gamma)
+    check_params(alpha, beta, gamma, x.dtype)
     alpha, beta, gamma = float(alpha), float(beta), float(gamma)
-    if uses_extension(x.device.type):
-        return torch.ops.golu_mm.golu(x, alpha, beta, gamma)
-    return _ReferenceGoLU.apply(x, alpha, beta, gamma)
+    if not uses_extension(x.device.type):
+        return _GoLUFunction.apply(x, alpha, beta, gamma, _REFERENCE)
+    if _under_functorch():
+        return _GoLUFunction.apply(x, alpha, beta, gamma, _OPERATOR)
+    return torch.ops.golu_mm.golu(x, alpha, beta, gamma)
 
 
 def golu_reference(x: Tensor, alpha: float = 1.0, beta: float = 1.0, gamma: float = 1.0) -> Tensor:
     """golu() through the pure-PyTorch reference, whatever is compiled (the fallback path)."""
     _check_input(x)
-    check_params(alpha, beta, gamma)
-    return _ReferenceGoLU.apply(x, float(alpha), float(beta), float(gamma))
+    check_params(alpha, beta, gamma, x.dtype)
+    return _GoLUFunction.apply(x, float(alpha), float(beta), float(gamma), _REFERENCE)
 
 
-class _ReferenceGoLU(torch.autograd.Function):
-    """Autograd for the reference path; like the operator it saves only the input."""
+# The two implementations of golu's forward and backward that _GoLUFunction can run.
+_REFERENCE = SimpleNamespace(forward=reference.golu_forward, backward=reference.golu_backward)
+_OPERATOR = SimpleNamespace(forward=lambda *args: torch.ops.golu_mm.golu(*args),
+                            backward=lambda *args: _GoLUBackwardFunction.apply(*args))
+
+
+def _backward_grads(grad2, grad, x, params, golu_backward):
+    """Gradients of golu_backward(grad, x) = grad * GoLU'(x), for double backward."""
+    d_grad = golu_backward(grad2, x, *params)
+    return d_grad, grad2 * grad * reference.golu_second_derivative(x, *params)
+
+
+class _GoLUFunction(torch.autograd.Function):
+    """Autograd in Python: the reference path, and the operator under torch.func transforms.
+    Like the operator's C++ autograd it saves only the input. Its backward is differentiable
+    (double backward); jvp gives forward-mode AD; vmap runs the forward on batched tensors."""
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(x, alpha, beta, gamma):
-        return reference.golu_forward(x, alpha, beta, gamma)
+    def forward(x, alpha, beta, gamma, impl):
+        return impl.forward(x, alpha, beta, gamma)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
         ctx.save_for_backward(inputs[0])
-        ctx.params = inputs[1:]
+        ctx.save_for_forward(inputs[0])
+        ctx.params, ctx.impl = inputs[1:4], inputs[4]
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        # Composed of differentiable torch ops, so double backward works too.
-        return reference.golu_backward(grad, x, *ctx.params), None, None, None
+        return ctx.impl.backward(grad, x, *ctx.params), None, None, None, None
+
+    @staticmethod
+    def jvp(ctx, x_tangent, *_):
+        (x,) = ctx.saved_tensors
+        return ctx.impl.backward(x_tangent, x, *ctx.params)  # GoLU'(x) * tangent
+
+
+class _GoLUBackwardFunction(torch.autograd.Function):
+    """golu_backward with Python autograd: the operator's backward under torch.func transforms."""
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(grad, x, alpha, beta, gamma):
+        return torch.ops.golu_mm.golu_backward(grad, x, alpha, beta, gamma)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0], inputs[1])
+        ctx.params = inputs[2:]
+
+    @staticmethod
+    def backward(ctx, grad2):
+        grad, x = ctx.saved_tensors
+        return (*_backward_grads(grad2, grad, x, ctx.params, _GoLUBackwardFunction.apply),
+                None, None, None)
 
 
 def _register_operator() -> None:
-    """Fake kernels for torch.ops.golu_mm.{golu,golu_backward}; autograd for golu_backward."""
+    """Fake kernels and vmap rules for torch.ops.golu_mm.{golu,golu_backward}; autograd for
+    golu_backward (golu's own autograd is C++: csrc/autograd.cpp)."""
 
     @torch.library.register_fake('golu_mm::golu')
     def _golu_fake(x, alpha=1.0, beta=1.0, gamma=1.0):
@@ -92,13 +169,27 @@ def _register_operator() -> None:
 
     def golu_backward_grad(ctx, grad2):
         grad, x = ctx.saved_tensors
-        d_grad = torch.ops.golu_mm.golu_backward(grad2, x, *ctx.params)
-        d_x = grad2 * grad * reference.golu_second_derivative(x, *ctx.params)
-        return d_grad, d_x, None, None, None
+        return (*_backward_grads(grad2, grad, x, ctx.params, torch.ops.golu_mm.golu_backward),
+                None, None, None)
 
-    # golu's autograd is in C++ (csrc/autograd.cpp); this one is golu_backward's (double backward).
     torch.library.register_autograd('golu_mm::golu_backward', golu_backward_grad,
                                     setup_context=setup_golu_backward)
+
+    # Elementwise ops: batched inputs are computed as they are, with the batch dimension in front.
+    @torch.library.register_vmap('golu_mm::golu')
+    def _golu_vmap(info, in_dims, x, alpha=1.0, beta=1.0, gamma=1.0):
+        return torch.ops.golu_mm.golu(x, alpha, beta, gamma), in_dims[0]
+
+    @torch.library.register_vmap('golu_mm::golu_backward')
+    def _golu_backward_vmap(info, in_dims, grad, x, alpha=1.0, beta=1.0, gamma=1.0):
+        grad, x = (_batch_first(t, d, info.batch_size) for t, d in zip((grad, x), in_dims))
+        grad, x = torch.broadcast_tensors(grad, x)
+        return torch.ops.golu_mm.golu_backward(grad, x, alpha, beta, gamma), 0
+
+
+def _batch_first(t: Tensor, dim, size: int) -> Tensor:
+    """t with its vmap batch dimension moved to the front (added, expanded, where it has none)."""
+    return t.movedim(dim, 0) if dim is not None else t.expand(size, *t.shape)
 
 
 if load_error() is None:

@@ -13,6 +13,13 @@ def _widened(x: Tensor) -> Tensor:
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
+def _in_compute_type(xw: Tensor, *params: float):
+    """The parameters rounded to the compute type, as the kernels see them."""
+    if xw.dtype == torch.float64:
+        return params
+    return torch.tensor(params, dtype=xw.dtype).tolist()
+
+
 def _is_linear(beta: float, gamma: float) -> bool:
     """With beta == 0 or gamma == 0 the gate is the constant alpha * exp(-beta)."""
     return beta == 0 or gamma == 0
@@ -35,6 +42,7 @@ def _zero_where(mask: Tensor, y: Tensor) -> Tensor:
 def golu_forward(x: Tensor, alpha: float = 1.0, beta: float = 1.0, gamma: float = 1.0) -> Tensor:
     """GoLU(x) = x * alpha * exp(-beta * exp(-gamma * x)); 0 where the gate is 0 (x -> -inf)."""
     xw = _widened(x)
+    alpha, beta, gamma = _in_compute_type(xw, alpha, beta, gamma)
     if _is_linear(beta, gamma):
         g = torch.full_like(xw, alpha * math.exp(-beta))
     else:
@@ -45,6 +53,7 @@ def golu_forward(x: Tensor, alpha: float = 1.0, beta: float = 1.0, gamma: float 
 def golu_derivative(x: Tensor, alpha: float = 1.0, beta: float = 1.0, gamma: float = 1.0) -> Tensor:
     """GoLU'(x) = e * (alpha + alpha*beta*gamma * x * u), computed in float32 for half types."""
     xw = _widened(x)
+    alpha, beta, gamma = _in_compute_type(xw, alpha, beta, gamma)
     if _is_linear(beta, gamma):
         return _keep_nan(xw, torch.full_like(xw, alpha * math.exp(-beta)))
     u, e = _gate(xw, beta, gamma)
@@ -64,6 +73,7 @@ def golu_second_derivative(x: Tensor, alpha: float = 1.0, beta: float = 1.0,
                            gamma: float = 1.0) -> Tensor:
     """GoLU''(x) = alpha*beta*gamma * u*e * (2 + gamma*x * (beta*u - 1)); for double backward."""
     xw = _widened(x)
+    alpha, beta, gamma = _in_compute_type(xw, alpha, beta, gamma)
     if _is_linear(beta, gamma):
         return _keep_nan(xw, torch.zeros_like(xw)).to(x.dtype)
     u, e = _gate(xw, beta, gamma)

@@ -48,3 +48,53 @@ def test_mixed_devices_are_rejected():
     x = torch.zeros(3, device='cuda')
     with pytest.raises(RuntimeError, match='device|cuda'):
         torch.ops.golu_mm.golu_backward(torch.zeros(3), x)
+
+
+@pytest.mark.parametrize('dtype', [torch.float8_e4m3fn, torch.float8_e5m2])
+def test_float8_is_a_type_error(impl, dtype):
+    with pytest.raises(TypeError, match='float8'):
+        impl(torch.zeros(3).to(dtype))
+    with pytest.raises(TypeError, match='Float8'):
+        torch.ops.golu_mm.golu(torch.zeros(3).to(dtype))
+
+
+def test_nested_and_sparse_tensors_are_type_errors(impl):
+    nested = torch.nested.nested_tensor([torch.zeros(2), torch.zeros(3)])
+    with pytest.raises(TypeError, match='nested'):
+        impl(nested)
+    with pytest.raises(TypeError, match='sparse'):
+        impl(torch.zeros(3).to_sparse())
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize('params,name', [((1.0, 1e39, 1.0), 'beta'), ((1e39, 1.0, 1.0), 'alpha'),
+                                         ((1.0, 1.0, 1e-300), 'gamma'),
+                                         ((1e20, 1e20, 1.0), r'alpha\*beta\*gamma'),
+                                         ((1e-20, 1e-20, 1.0), r'alpha\*beta\*gamma')])
+def test_parameters_outside_the_compute_type_are_value_errors(impl, dtype, params, name):
+    """Finite in float64 but not a normal float32 (the compute type): refused on every path."""
+    x = torch.zeros(3, dtype=dtype)
+    with pytest.raises(ValueError, match=f'{name}=.*float32'):
+        impl(x, *params)
+    with pytest.raises(ValueError, match=f'{name}=.*float32'):
+        torch.ops.golu_mm.golu(x, *params)
+    impl(x.double(), *params)  # all normal float64 numbers: accepted
+
+
+def test_extreme_float64_parameters_agree_between_paths():
+    """(1e-300, 1e300, 1e-300) is valid in float64: the operator and the reference agree, also
+    at the special values, and finite inputs give no NaN."""
+    from golu_mm.ops import golu, golu_reference
+    x = torch.tensor([-math.inf, -1e300, -700.0, -1.0, 0.0, 1.0, 1e300, math.inf],
+                     dtype=torch.float64, requires_grad=True)
+    params = (1e-300, 1e300, 1e-300)
+    outs = []
+    for fn in (golu, golu_reference):
+        xi = x.detach().clone().requires_grad_(True)
+        y = fn(xi, *params)
+        y.sum().backward()
+        outs.append((y.detach(), xi.grad))
+    torch.testing.assert_close(outs[0][0], outs[1][0], equal_nan=True, rtol=1e-12, atol=0)
+    torch.testing.assert_close(outs[0][1], outs[1][1], equal_nan=True, rtol=1e-12, atol=0)
+    for y, g in outs:
+        assert not y.isnan().any() and not g.isnan().any()
