@@ -32,8 +32,8 @@ def say(step, text):
 
 
 def data_options(task, data_root, iters, work_dir):
-    opts = {'train_cfg.max_iters': max(iters, 1), 'train_cfg.val_interval': max(iters, 1),
-            'default_hooks.checkpoint.interval': max(iters, 1)}
+    # The demo configs' schedule, validation and checkpoint intervals follow max_iters.
+    opts = {'train_cfg.max_iters': max(iters, 1)}
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         opts[f'{loader}.dataset.data_root'] = f'{data_root}/'
     if task == 'det':
@@ -114,4 +114,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    runner.run_tool(main)

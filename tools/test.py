@@ -2,7 +2,7 @@
 AP for detectors, mIoU for segmenters):
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE_OR_DIR] [--show-dir DIR]
-        [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]
+        [--non-strict] [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]
 """
 import argparse
 import sys
@@ -15,8 +15,9 @@ from golu_mm.openmmlab import runner  # noqa: E402
 def main(argv=None):
     args = runner.tool_arguments(argparse.ArgumentParser(description=__doc__), 'test', argv)
     runner.test(args.config, args.checkpoint, work_dir=args.work_dir, out=args.out,
-                show_dir=args.show_dir, cfg_options=args.cfg_options, launcher=args.launcher)
+                show_dir=args.show_dir, cfg_options=args.cfg_options, launcher=args.launcher,
+                non_strict=args.non_strict)
 
 
 if __name__ == '__main__':
-    main()
+    runner.run_tool(main)

@@ -1,7 +1,7 @@
 """Train an mmdet or mmseg model (the config's default_scope decides), as their tools/train.py:
 
     python tools/train.py configs/mask_rcnn_golu.py [--work-dir DIR] [--resume [CKPT]] [--amp]
-        [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]
+        [--non-strict] [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]
 """
 import argparse
 import sys
@@ -14,8 +14,9 @@ from golu_mm.openmmlab import runner  # noqa: E402
 def main(argv=None):
     args = runner.tool_arguments(argparse.ArgumentParser(description=__doc__), 'train', argv)
     runner.train(args.config, work_dir=args.work_dir, resume=args.resume, amp=args.amp,
-                 cfg_options=args.cfg_options, launcher=args.launcher)
+                 cfg_options=args.cfg_options, launcher=args.launcher,
+                 non_strict=args.non_strict)
 
 
 if __name__ == '__main__':
-    main()
+    runner.run_tool(main)

@@ -8,6 +8,9 @@ data_root = 'data/synthetic/'
 image_size = 128
 crop_size = (image_size, image_size)
 max_iters = 600
+# The schedule below is written for 600 iterations; train_cfg.max_iters=N (tools/demo.py --iters N)
+# rescales it, warm-up included, so that it always ends annealed (golu_mm.openmmlab.config_checks).
+schedule_follows_max_iters = True
 metainfo = dict(classes=('background', 'circle', 'square', 'triangle'),
                 palette=[(0, 0, 0), (220, 20, 60), (0, 128, 255), (60, 180, 75)])
 norm_cfg = dict(type='BN', requires_grad=True)

@@ -7,6 +7,9 @@ _base_ = '../mask_rcnn_golu.py'
 data_root = 'data/synthetic/'
 image_size = 128
 max_iters = 600
+# The schedule below is written for 600 iterations; train_cfg.max_iters=N (tools/demo.py --iters N)
+# rescales it, warm-up included, so that it always ends annealed (golu_mm.openmmlab.config_checks).
+schedule_follows_max_iters = True
 metainfo = dict(classes=('circle', 'square', 'triangle'),
                 palette=[(220, 20, 60), (0, 128, 255), (60, 180, 75)])
 width = 64  # FPN and head channels

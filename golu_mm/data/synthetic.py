@@ -6,7 +6,9 @@ ones), on textured backgrounds. Written twice from the same scenes:
     <root>/ade/images/{training,validation}/NNNNNN.png
     <root>/ade/annotations/{training,validation}/NNNNNN.png  (0 = background, k = class k)
 
-Generation is cached: a second call with the same parameters reuses the files.
+Generation is cached: a second call with the same parameters reuses the files, after checking
+each against the sha256 recorded when it was written; a missing, empty or altered file makes it
+regenerate the set (so a damaged dataset fails before training, not after).
 """
 import hashlib
 import json
@@ -110,16 +112,53 @@ def generate(root, num_train=200, num_val=50, size=128, seed=0) -> Path:
     if size < 32:
         raise ValueError(f'size must be at least 32 pixels, got {size}')
     root = Path(root)
-    params = json.dumps({'train': num_train, 'val': num_val, 'size': size, 'seed': seed,
-                         'version': 1}, sort_keys=True)
+    params = {'train': num_train, 'val': num_val, 'size': size, 'seed': seed, 'version': 1}
     stamp = root / '.complete'
-    if stamp.exists() and stamp.read_text() == params:
+    problem = _verify(root, stamp, params)
+    if problem is None:
         return root
+    if problem != 'not generated yet':
+        print(f'[golu_mm.data] {root}: {problem}; regenerating', flush=True)
     rng = np.random.default_rng(seed)
     _write_split(root, 'train', num_train, size, rng, first_id=0)
     _write_split(root, 'val', num_val, size, rng, first_id=num_train)
-    stamp.write_text(params)
+    files = {name: _sha256(root / name) for name in _expected_files(num_train, num_val)}
+    stamp.write_text(json.dumps({'params': params, 'files': files}, sort_keys=True))
     return root
+
+
+def _expected_files(num_train, num_val):
+    names = []
+    for split, first, count in (('train', 0, num_train), ('val', num_train, num_val)):
+        names.append(f'coco/annotations/instances_{split}.json')
+        for i in range(first, first + count):
+            name = f'{i:06d}.png'
+            names += [f'coco/{split}/{name}', f'ade/images/{SPLITS[split]}/{name}',
+                      f'ade/annotations/{SPLITS[split]}/{name}']
+    return names
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _verify(root: Path, stamp: Path, params: dict):
+    """None when every file of the set the stamp records is present and unaltered, else why."""
+    try:
+        recorded = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        return 'not generated yet'
+    if not isinstance(recorded, dict) or recorded.get('params') != params:
+        return 'generated with other parameters'
+    if not recorded.get('files'):
+        return 'the stamp lists no files'
+    for name, digest in recorded['files'].items():
+        path = root / name
+        if not path.is_file() or path.stat().st_size == 0:
+            return f'{name} is missing or empty'
+        if _sha256(path) != digest:
+            return f'{name} differs from what was generated'
+    return None
 
 
 def digest(root) -> str:

@@ -14,21 +14,21 @@ from mmdet.models.roi_heads.mask_heads import FCNMaskHead
 from mmdet.registry import MODELS
 from torch import Tensor
 
-from .swap import ActCfgMixin
+from .swap import RELU, ActCfgMixin, ResNetActCfgMixin
 
 
 @MODELS.register_module(force=True)
-class ActResNet(ActCfgMixin, ResNet):
+class ActResNet(ResNetActCfgMixin, ResNet):
     """mmdet's ResNet with `act_cfg`."""
 
 
 @MODELS.register_module(force=True)
-class ActResNetV1d(ActCfgMixin, ResNetV1d):
+class ActResNetV1d(ResNetActCfgMixin, ResNetV1d):
     """mmdet's ResNetV1d (deep stem, avg-down) with `act_cfg`."""
 
 
 @MODELS.register_module(force=True)
-class ActResNeXt(ActCfgMixin, ResNeXt):
+class ActResNeXt(ResNetActCfgMixin, ResNeXt):
     """mmdet's ResNeXt with `act_cfg`."""
 
 
@@ -39,7 +39,7 @@ class ActRPNHead(ActCfgMixin, RPNHead):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.rpn_act = build_activation_layer(
-            dict(type='ReLU') if self.act_cfg['type'] == 'ReLU' else self.act_cfg)
+            dict(type='ReLU') if self.act_cfg == RELU else self.act_cfg)
 
     def forward_single(self, x: Tensor) -> Tuple[Tensor, Tensor]:
         x = self.rpn_act(self.rpn_conv(x))

@@ -3,19 +3,19 @@
 from mmseg.models.backbones import ResNet, ResNetV1c, ResNetV1d
 from mmseg.registry import MODELS
 
-from .swap import ActCfgMixin
+from .swap import ResNetActCfgMixin
 
 
 @MODELS.register_module(force=True)
-class ActResNet(ActCfgMixin, ResNet):
+class ActResNet(ResNetActCfgMixin, ResNet):
     """mmseg's ResNet with `act_cfg`."""
 
 
 @MODELS.register_module(force=True)
-class ActResNetV1c(ActCfgMixin, ResNetV1c):
+class ActResNetV1c(ResNetActCfgMixin, ResNetV1c):
     """mmseg's ResNetV1c (deep stem) with `act_cfg`: DeepLabV3's backbone."""
 
 
 @MODELS.register_module(force=True)
-class ActResNetV1d(ActCfgMixin, ResNetV1d):
+class ActResNetV1d(ResNetActCfgMixin, ResNetV1d):
     """mmseg's ResNetV1d with `act_cfg`."""

@@ -3,11 +3,17 @@ config, apply the command-line options, pick the codebase from the config's defa
 the config to the machine, and run mmengine's Runner."""
 import os
 import os.path as osp
-from typing import Optional, Sequence
+import sys
+import tempfile
+import traceback
+from typing import Callable, Optional, Sequence
 
 import torch
-from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
+from mmengine.config import Config
+
+from .checked_runner import CheckedRunner
+from .config_checks import (add_cfg_options_argument, check_data_files, fit_schedule_to_length,
+                            merge_options)
 
 CODEBASES = ('mmdet', 'mmseg')
 
@@ -59,11 +65,15 @@ def adapt_to_machine(cfg: Config, launcher: str) -> Config:
 
 
 def load_config(config: str, cfg_options: Optional[dict], work_dir: Optional[str],
-                launcher: str) -> Config:
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+                launcher: str, non_strict: bool = False) -> Config:
+    """The config with the options merged (warning about unknown keys), its schedule fitted to
+    its length, and adapted to the machine."""
+    if not osp.isfile(config):
+        raise FileNotFoundError(f'config file {config} does not exist')
+    cfg = fit_schedule_to_length(merge_options(Config.fromfile(config), cfg_options))
     cfg.launcher = launcher
+    if non_strict:
+        cfg.load_non_strict = True
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
@@ -72,18 +82,20 @@ def load_config(config: str, cfg_options: Optional[dict], work_dir: Optional[str
     return adapt_to_machine(cfg, launcher)
 
 
-def build_runner(cfg: Config) -> Runner:
+def build_runner(cfg: Config) -> CheckedRunner:
     if 'runner_type' in cfg:
-        from mmengine.registry import RUNNERS
-        return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+        raise ValueError(f'config sets runner_type={cfg.runner_type!r}: golu_mm\'s tools run '
+                         'CheckedRunner (strict checkpoint loading); remove runner_type')
+    return CheckedRunner.from_cfg(cfg)
 
 
 def train(config: str, work_dir: Optional[str] = None, resume: Optional[str] = None,
-          amp: bool = False, cfg_options: Optional[dict] = None, launcher: str = 'none'):
-    """Train as `mmdet`/`mmseg` tools/train.py do. resume: 'auto' (latest checkpoint in the
-    work dir) or a checkpoint path."""
-    cfg = load_config(config, cfg_options, work_dir, launcher)
+          amp: bool = False, cfg_options: Optional[dict] = None, launcher: str = 'none',
+          non_strict: bool = False):
+    """Train as `mmdet`/`mmseg` tools/train.py do. resume: 'auto' (latest readable checkpoint in
+    the work dir) or a checkpoint path. non_strict: load mismatched checkpoints (loudly)."""
+    cfg = load_config(config, cfg_options, work_dir, launcher, non_strict)
+    check_data_files(cfg)
     if amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
@@ -98,9 +110,11 @@ def train(config: str, work_dir: Optional[str] = None, resume: Optional[str] = N
 
 def test(config: str, checkpoint: str, work_dir: Optional[str] = None, out: Optional[str] = None,
          show_dir: Optional[str] = None, cfg_options: Optional[dict] = None,
-         launcher: str = 'none'):
-    """Evaluate a checkpoint as `mmdet`/`mmseg` tools/test.py do; returns the metrics."""
-    cfg = load_config(config, cfg_options, work_dir, launcher)
+         launcher: str = 'none', non_strict: bool = False):
+    """Evaluate a checkpoint as `mmdet`/`mmseg` tools/test.py do; returns the metrics. A
+    checkpoint that does not match the model is refused unless non_strict."""
+    cfg = load_config(config, cfg_options, work_dir, launcher, non_strict)
+    check_data_files(cfg)
     cfg.load_from = checkpoint
     scope = codebase_of(cfg)
     if show_dir:
@@ -125,7 +139,8 @@ def build_model(config: str, checkpoint: Optional[str] = None,
     """The config's model in eval mode on the CPU, with the checkpoint's weights if given."""
     cfg = load_config(config, cfg_options, None, 'none')
     from mmengine.registry import DefaultScope
-    from mmengine.runner import load_checkpoint
+
+    from .checked_runner import CheckpointError, mismatch, read_checkpoint, revised_state_dict
     scope = codebase_of(cfg)
     with DefaultScope.overwrite_default_scope(scope):
         if scope == 'mmdet':
@@ -134,7 +149,12 @@ def build_model(config: str, checkpoint: Optional[str] = None,
             from mmseg.registry import MODELS
         model = MODELS.build(cfg.model)
     if checkpoint:
-        load_checkpoint(model, checkpoint, map_location='cpu')
+        state_dict = revised_state_dict(read_checkpoint(checkpoint), [(r'^module\.', '')])
+        problems = mismatch(model, state_dict)
+        if problems:
+            raise CheckpointError(f'checkpoint {checkpoint} does not match the model: '
+                                  + '; '.join(problems))
+        model.load_state_dict(state_dict)
     return model.eval(), cfg
 
 
@@ -163,13 +183,40 @@ def tool_arguments(parser, kind: str, argv: Optional[Sequence[str]] = None):
     parser.add_argument('--work-dir', help='where logs and checkpoints go')
     if kind == 'train':
         parser.add_argument('--resume', nargs='?', type=str, const='auto',
-                            help='resume from the latest checkpoint in the work dir, or from '
-                                 'the given checkpoint')
+                            help='resume from the latest readable checkpoint in the work dir, or '
+                                 'from the given checkpoint')
         parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, e.g. model.backbone.act_cfg.type=GELU')
+    if kind in ('train', 'test'):
+        parser.add_argument('--non-strict', action='store_true',
+                            help='load a checkpoint whose keys or shapes do not match the model '
+                                 '(refused by default), with a warning')
+    add_cfg_options_argument(parser)
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
+
+
+TRACEBACK_ENV = 'GOLU_MM_TRACEBACK'
+
+
+def run_tool(main: Callable, argv: Optional[Sequence[str]] = None):
+    """Run a tool's main(argv); an error ends it with one short message as the last thing printed
+    (after mmengine's config dump and logs), the traceback saved to a file it names. Set
+    GOLU_MM_TRACEBACK=1 to get the traceback printed instead."""
+    try:
+        return main(argv)
+    except Exception as exc:  # noqa: BLE001 (reported, exit code 1)
+        if os.environ.get(TRACEBACK_ENV, '0') not in ('', '0'):
+            raise
+        fd, path = tempfile.mkstemp(prefix='golu_mm_error_', suffix='.log')
+        with os.fdopen(fd, 'w') as f:
+            traceback.print_exc(file=f)
+        message = str(exc).strip() or type(exc).__name__
+        if len(message) > 1200:
+            message = message[:1200] + ' ...'
+        sys.stdout.flush()
+        print(f'\nerror: {type(exc).__name__}: {message}\n(traceback in {path}; '
+              f'{TRACEBACK_ENV}=1 prints it)', file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,72 @@
+"""What defines one run of an activation sweep, recorded in its directory, so that a rerun reuses
+a finished run only when it is the same experiment, resumes an interrupted one, and refuses to
+mix in anything else (another config, other options, another golu_mm)."""
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import List, Optional
+
+SPEC_FILE = 'run.json'
+RESULT_FILE = 'result.json'
+
+
+def run_spec(config: str, config_text: str, options: List[str], activation: str, seed: int,
+             version: str) -> dict:
+    """The run's identity: config path and a hash of its resolved text (bases included), the
+    --cfg-options it trains with, activation, seed and golu_mm version."""
+    return {'config': str(config),
+            'config_sha256': hashlib.sha256(config_text.encode()).hexdigest(),
+            'options': list(options), 'activation': activation, 'seed': seed,
+            'golu_mm': version}
+
+
+def differences(recorded: dict, wanted: dict) -> List[str]:
+    return [f'{key}: recorded {recorded.get(key)!r}, now {wanted[key]!r}'
+            for key in wanted if recorded.get(key) != wanted[key]]
+
+
+class StaleRunError(RuntimeError):
+    """A run directory that holds a different experiment than the one asked for."""
+
+
+def plan_run(run_dir: Path, spec: dict, force: bool = False) -> str:
+    """'reuse' (finished, same spec), 'resume' (same spec, unfinished) or 'train' (new). A
+    directory holding another experiment raises StaleRunError naming the differences, unless
+    `force`, which deletes it for a fresh run."""
+    run_dir = Path(run_dir)
+    if not run_dir.exists() or not any(run_dir.iterdir()):
+        return 'train'
+    spec_file = run_dir / SPEC_FILE
+    recorded: Optional[dict] = None
+    if spec_file.is_file():
+        try:
+            recorded = json.loads(spec_file.read_text())
+        except ValueError:
+            recorded = None
+    problems = (differences(recorded, spec) if isinstance(recorded, dict)
+                else [f'no readable {SPEC_FILE}: what trained there is unknown'])
+    if problems:
+        if not force:
+            raise StaleRunError(f'{run_dir} holds a different run ({"; ".join(problems)}). '
+                                'Use another --work-dir, or --force to delete it and retrain')
+        shutil.rmtree(run_dir)
+        return 'train'
+    return 'reuse' if (run_dir / RESULT_FILE).is_file() else 'resume'
+
+
+def start_run(run_dir: Path, spec: dict) -> None:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / SPEC_FILE).write_text(json.dumps(spec, indent=1))
+
+
+def finish_run(run_dir: Path, spec: dict, metrics: dict) -> dict:
+    result = {'activation': spec['activation'], 'seed': spec['seed'], 'metrics': metrics,
+              'spec': spec}
+    (Path(run_dir) / RESULT_FILE).write_text(json.dumps(result, indent=1))
+    return result
+
+
+def read_result(run_dir: Path) -> dict:
+    return json.loads((Path(run_dir) / RESULT_FILE).read_text())

@@ -1,0 +1,175 @@
+"""mmengine's Runner with checkpoint loading that cannot silently produce a wrong number.
+
+mmengine loads a checkpoint whose keys or shapes do not match the model with a warning deep in
+the log (evaluation then reports AP ~ 0 from random weights, exit code 0). CheckedRunner refuses
+it, naming the offending keys, unless the config sets `load_non_strict = True` (tools:
+`--non-strict`), which loads what matches and says so loudly. It also names unreadable files,
+refuses to --resume from a weights-only file, falls back to the previous checkpoint when the
+latest one is corrupt on auto-resume, and says when a resumed run has nothing left to train.
+"""
+import glob
+import os.path as osp
+import pickle
+import re
+import warnings
+import zipfile
+from collections import OrderedDict
+from typing import List
+
+from mmengine.model import is_model_wrapper
+from mmengine.runner import Runner
+from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
+
+SHOWN_KEYS = 5
+TRAINING_STATE = ('meta', 'message_hub', 'optimizer')
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used as asked, with the file and the fix."""
+
+
+class UnreadableCheckpointError(CheckpointError):
+    """A checkpoint file that is missing, empty, truncated or not a checkpoint at all."""
+
+
+def read_checkpoint(filename: str, map_location='cpu') -> dict:
+    """The checkpoint dict in `filename`, or UnreadableCheckpointError naming the file. Loading
+    stays weights_only (see checkpoint.py): a file that asks to run code is refused here too."""
+    if '://' not in filename and not osp.isfile(filename):
+        raise UnreadableCheckpointError(f'checkpoint {filename} does not exist')
+    if '://' not in filename and osp.getsize(filename) == 0:
+        raise UnreadableCheckpointError(f'checkpoint {filename} is empty (0 bytes)')
+    try:
+        checkpoint = _load_checkpoint(filename, map_location=map_location)
+    except pickle.UnpicklingError as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UnreadableCheckpointError(
+            f'checkpoint {filename} cannot be loaded safely or is not a checkpoint: '
+            f'{first_line}') from exc
+    except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise UnreadableCheckpointError(f'checkpoint {filename} is corrupt or truncated '
+                                        f'({type(exc).__name__}: {exc})') from exc
+    if not isinstance(checkpoint, dict):
+        raise UnreadableCheckpointError(f'checkpoint {filename} holds a '
+                                        f'{type(checkpoint).__name__}, not a state dict')
+    return checkpoint
+
+
+def revised_state_dict(checkpoint: dict, revise_keys) -> dict:
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    for pattern, replacement in revise_keys:
+        state_dict = OrderedDict((re.sub(pattern, replacement, k), v)
+                                 for k, v in state_dict.items())
+    return state_dict
+
+
+def mismatch(model, state_dict: dict) -> List[str]:
+    """What differs between the model's state_dict and a checkpoint's: missing and unexpected
+    keys, and shape mismatches, each with its first few keys. Empty when they match."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    shapes = [f'{k} {tuple(v.shape)} in the checkpoint, {tuple(own[k].shape)} in the model'
+              for k, v in state_dict.items()
+              if k in own and hasattr(v, 'shape') and tuple(v.shape) != tuple(own[k].shape)]
+    problems = []
+    for what, keys in (('missing', missing), ('unexpected', unexpected),
+                       ('shape mismatch', shapes)):
+        if keys:
+            more = f', ... ({len(keys) - SHOWN_KEYS} more)' if len(keys) > SHOWN_KEYS else ''
+            problems.append(f'{len(keys)} {what}: {", ".join(keys[:SHOWN_KEYS])}{more}')
+    return problems
+
+
+def checkpoints_newest_first(work_dir: str) -> List[str]:
+    """The checkpoints of a work dir, the one last_checkpoint names first, then by number."""
+    found = []
+    last = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(last):
+        with open(last) as f:
+            found.append(f.read().strip())
+
+    def number(path):
+        match = re.search(r'(\d+)\.pth$', path)
+        return int(match.group(1)) if match else -1
+
+    for path in sorted(glob.glob(osp.join(work_dir, '*_*.pth')), key=number, reverse=True):
+        if path not in found and osp.abspath(path) not in map(osp.abspath, found):
+            found.append(path)
+    return found
+
+
+class CheckedRunner(Runner):
+    """Runner whose load_from, --resume and evaluation checkpoints must match the model."""
+
+    _resuming = False
+
+    def load_checkpoint(self, filename, map_location='cpu', strict=False,
+                        revise_keys=[(r'^module.', '')]):  # noqa: B006 (mmengine's signature)
+        checkpoint = read_checkpoint(filename, map_location)
+        if self._resuming:
+            absent = [k for k in TRAINING_STATE if k not in checkpoint]
+            if absent or 'iter' not in checkpoint['meta']:
+                raise CheckpointError(
+                    f'--resume needs a checkpoint saved by training; {filename} has no '
+                    f'{", ".join(absent or ["meta.iter"])} (weights only?). To start from its '
+                    'weights, use load_from (train) or evaluate it with tools/test.py')
+        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+        model = self.model.module if is_model_wrapper(self.model) else self.model
+        problems = mismatch(model, revised_state_dict(checkpoint, revise_keys))
+        if problems:
+            summary = (f'checkpoint {filename} does not match the model '
+                       f'({type(model).__name__}): ' + '; '.join(problems))
+            if not self.cfg.get('load_non_strict', False):
+                raise CheckpointError(summary + '. Was it saved for another model or config? '
+                                      '--non-strict loads the matching part anyway')
+            loud = f'NON-STRICT LOAD: {summary}. The rest of the model keeps its initial weights'
+            self.logger.warning(loud)
+            warnings.warn(loud, RuntimeWarning, stacklevel=2)
+        checkpoint = _load_checkpoint_to_model(model, checkpoint, strict=False,
+                                               revise_keys=revise_keys)
+        self._has_loaded = True
+        self.logger.info(f'Load checkpoint from {filename}')
+        return checkpoint
+
+    def resume(self, filename, *args, **kwargs):
+        self._resuming = True
+        try:
+            return super().resume(filename, *args, **kwargs)
+        finally:
+            self._resuming = False
+
+    def load_or_resume(self):
+        if self._has_loaded:
+            return
+        if self._resume and self._load_from is None:
+            self._auto_resume()
+        else:
+            super().load_or_resume()
+        loop = self._train_loop
+        if self._resume and loop is not None and not isinstance(loop, dict) \
+                and loop.iter >= loop.max_iters:
+            self.logger.warning(
+                f'nothing to train: the resumed checkpoint is at iteration {loop.iter} and '
+                f'this run ends at {loop.max_iters} (train_cfg); raise train_cfg.max_iters '
+                '(or max_epochs) to train longer')
+
+    def _auto_resume(self):
+        """Resume from the newest readable checkpoint of the work dir, warning about any newer
+        one that is unreadable (a run killed while saving leaves a truncated file)."""
+        candidates = checkpoints_newest_first(self.work_dir)
+        for path in candidates:
+            try:
+                self.resume(path)
+            except UnreadableCheckpointError as exc:
+                message = f'cannot resume from {path}: {exc}; trying the previous checkpoint'
+                self.logger.warning(message)
+                warnings.warn(message, RuntimeWarning, stacklevel=2)
+                continue
+            self.logger.info(f'Auto resumed from the latest readable checkpoint {path}.')
+            self._has_loaded = True
+            return
+        if candidates:
+            raise UnreadableCheckpointError(
+                f'no readable checkpoint to resume in {self.work_dir} (tried {len(candidates)})')
+        self.logger.info(f'no checkpoint in {self.work_dir} to resume: training from the start')

@@ -1,0 +1,176 @@
+"""Paths that used to return a wrong number with exit code 0, checked fast: the activation swap
+stays in the backbone's own activations, schedules follow their length, --cfg-options and
+annotation files are checked, checkpoints must match the model, sweeps never reuse another run."""
+import json
+import warnings
+
+import pytest
+import torch
+from mmcv.cnn.bricks import ContextBlock
+from mmengine.optim import OptimWrapper
+from mmengine.registry import PARAM_SCHEDULERS
+from torch import nn
+
+from golu_mm import GoLU
+from golu_mm.analysis.run_record import StaleRunError, finish_run, plan_run, run_spec, start_run
+from golu_mm.openmmlab import mmdet_models as det
+from golu_mm.openmmlab import mmseg_models as seg
+from golu_mm.openmmlab import runner
+from golu_mm.openmmlab.checked_runner import (UnreadableCheckpointError, checkpoints_newest_first,
+                                              mismatch, read_checkpoint)
+from golu_mm.openmmlab.config_checks import (ConfigError, check_annotation_file,
+                                             unknown_option_keys)
+
+CONTEXT_BLOCK = [dict(cfg=dict(type='ContextBlock', ratio=1. / 16),
+                      stages=(False, True, True, True), position='after_conv3')]
+
+
+def test_swap_leaves_plugin_activations_alone():
+    model = det.ActResNet(depth=50, plugins=CONTEXT_BLOCK, act_cfg=dict(type='GoLU'))
+    blocks = [b for name in model.res_layers for b in getattr(model, name)]
+    assert isinstance(model.relu, GoLU) and all(isinstance(b.relu, GoLU) for b in blocks)
+    plugin_relus = [m for b in blocks for name in b.after_conv3_plugin_names
+                    for m in getattr(b, name).modules() if type(m) is nn.ReLU]
+    assert plugin_relus and len(plugin_relus) == 13  # one per ContextBlock, stages 2-4
+    assert sum(isinstance(m, ContextBlock) for m in model.modules()) == 13
+
+
+@pytest.mark.parametrize('cls,kwargs', [(det.ActResNet, dict(depth=18)),
+                                        (det.ActResNetV1d, dict(depth=50)),
+                                        (seg.ActResNetV1c, dict(depth=18))])
+def test_relu_act_cfg_is_honoured(cls, kwargs):
+    default = cls(**kwargs)
+    not_inplace = cls(**kwargs, act_cfg=dict(type='ReLU', inplace=False))
+    acts = [m for m in not_inplace.modules() if isinstance(m, nn.ReLU)]
+    assert acts and not any(m.inplace for m in acts)
+    assert all(m.inplace for m in default.modules() if isinstance(m, nn.ReLU))
+    assert len(acts) == sum(isinstance(m, nn.ReLU) for m in default.modules())
+
+
+def last_lrs(config, max_iters):
+    """(lr of every iteration, the schedule's final lr) as mmengine's runner would step them."""
+    cfg = runner.load_config(config, {'train_cfg.max_iters': max_iters}, None, 'none')
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=cfg.optim_wrapper.optimizer.lr)
+    wrapper = OptimWrapper(optimizer)
+    schedulers = [PARAM_SCHEDULERS.build(dict(s), default_args=dict(optimizer=wrapper))
+                  for s in cfg.param_scheduler]
+    lrs = []
+    for _ in range(cfg.train_cfg.max_iters):
+        lrs.append(optimizer.param_groups[0]['lr'])
+        for s in schedulers:
+            s.step()
+    final = cfg.param_scheduler[-1]['eta_min']
+    return cfg, lrs, final
+
+
+@pytest.mark.parametrize('config', ['configs/demo/mask_rcnn_golu_demo.py',
+                                    'configs/demo/deeplabv3_golu_demo.py'])
+@pytest.mark.parametrize('max_iters', [12, 40, 200, 600, 1500])
+def test_demo_schedule_follows_max_iters(config, max_iters):
+    cfg, lrs, final = last_lrs(config, max_iters)
+    assert len(lrs) == max_iters
+    # Annealed at the last iteration: PolyLR lands on eta_min, mmengine's chained cosine within a
+    # step of it (2.4 % of the range at 12 iterations, 0.001 % at 600).
+    assert abs(lrs[-1] - final) <= 0.03 * (cfg.optim_wrapper.optimizer.lr - final)
+    assert max(lrs) == pytest.approx(cfg.optim_wrapper.optimizer.lr, rel=0.05)  # warm-up ended
+    assert lrs.index(max(lrs)) <= max_iters // 8 + 1
+    assert cfg.train_cfg.val_interval == max_iters
+    assert cfg.default_hooks.checkpoint.interval == max_iters
+
+
+def test_cfg_options_must_be_key_value(capsys):
+    with pytest.raises(SystemExit) as exc:
+        runner.tool_arguments(__import__('argparse').ArgumentParser(), 'train',
+                              ['cfg.py', '--cfg-options', 'garbage'])
+    assert exc.value.code == 2
+    assert "takes KEY=VALUE items, got 'garbage'" in capsys.readouterr().err
+
+
+def test_unknown_option_keys_are_named_with_a_suggestion():
+    cfg = runner.Config.fromfile('configs/demo/deeplabv3_golu_demo.py')
+    messages = unknown_option_keys(cfg, {'trian_cfg.max_iters': 1, 'train_cfg.max_iters': 1,
+                                         'model.backbone.dpeth': 50, 'model.new_key': 1})
+    assert len(messages) == 3
+    assert 'no trian_cfg (did you mean train_cfg?)' in messages[0]
+    assert 'model.backbone.dpeth (did you mean model.backbone.depth?)' in messages[1]
+    with pytest.warns(UserWarning, match='trian_cfg'):
+        runner.load_config('configs/demo/deeplabv3_golu_demo.py', {'trian_cfg.max_iters': 1},
+                           None, 'none')
+
+
+@pytest.mark.parametrize('content,message', [(b'', 'is empty'),
+                                             (b'{"images": [{"id": 1}', 'not valid JSON'),
+                                             (b'\x00\xff garbage', 'not valid JSON')])
+def test_bad_annotation_files_are_named(tmp_path, content, message):
+    path = tmp_path / 'instances_val.json'
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=f'{path}.*{message}|{message}'):
+        check_annotation_file(str(path))
+    with pytest.raises(ConfigError, match='does not exist'):
+        check_annotation_file(str(tmp_path / 'missing.json'))
+    path.write_text(json.dumps({'images': []}))
+    check_annotation_file(str(path))
+
+
+def test_checkpoint_mismatch_names_keys():
+    model = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 4))
+    assert mismatch(model, model.state_dict()) == []
+    other = {k.replace('1.', '2.'): v for k, v in model.state_dict().items()}
+    other['0.weight'] = torch.zeros(5, 2)
+    problems = mismatch(model, other)
+    assert any(p.startswith('2 missing: 1.weight, 1.bias') for p in problems)
+    assert any(p.startswith('2 unexpected: 2.weight, 2.bias') for p in problems)
+    assert any('0.weight (5, 2) in the checkpoint, (3, 2) in the model' in p for p in problems)
+
+
+@pytest.mark.parametrize('content,message', [(b'', 'empty'), (b'\x93garbage' * 10, 'cannot be'),
+                                             (None, 'truncated')])
+def test_unreadable_checkpoints_are_named(tmp_path, content, message):
+    path = tmp_path / 'iter_5.pth'
+    if content is None:  # a real checkpoint cut short
+        torch.save({'state_dict': nn.Linear(64, 64).state_dict()}, path)
+        path.write_bytes(path.read_bytes()[:3000])
+    else:
+        path.write_bytes(content)
+    with pytest.raises(UnreadableCheckpointError, match=f'{path}.*{message}'):
+        read_checkpoint(str(path))
+
+
+def test_checkpoints_newest_first(tmp_path):
+    for i in (2, 10, 4):
+        (tmp_path / f'iter_{i}.pth').write_bytes(b'x')
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_10.pth'))
+    assert [p.split('/')[-1] for p in checkpoints_newest_first(str(tmp_path))] == \
+        ['iter_10.pth', 'iter_4.pth', 'iter_2.pth']
+
+
+def test_sweep_runs_are_reused_only_when_identical(tmp_path):
+    spec = run_spec('cfg.py', 'model = 1', ['train_cfg.max_iters=12'], 'GoLU', 0, '0.1.0')
+    run_dir = tmp_path / 'GoLU_seed0'
+    assert plan_run(run_dir, spec) == 'train'
+    start_run(run_dir, spec)
+    assert plan_run(run_dir, spec) == 'resume'  # started, not finished: resume it
+    finish_run(run_dir, spec, {'mIoU': 1.0})
+    assert plan_run(run_dir, spec) == 'reuse'
+    longer = run_spec('cfg.py', 'model = 1', ['train_cfg.max_iters=600'], 'GoLU', 0, '0.1.0')
+    with pytest.raises(StaleRunError, match="options: recorded .*max_iters=12.*max_iters=600"):
+        plan_run(run_dir, longer)
+    edited = run_spec('cfg.py', 'model = 2', ['train_cfg.max_iters=12'], 'GoLU', 0, '0.1.0')
+    with pytest.raises(StaleRunError, match='config_sha256'):
+        plan_run(run_dir, edited)
+    assert plan_run(run_dir, longer, force=True) == 'train' and not run_dir.exists()
+    legacy = tmp_path / 'ReLU_seed0'
+    legacy.mkdir()
+    (legacy / 'result.json').write_text('{}')
+    with pytest.raises(StaleRunError, match='no readable run.json'):
+        plan_run(legacy, spec)
+
+
+def test_build_model_refuses_a_mismatched_checkpoint(tmp_path):
+    path = tmp_path / 'other.pth'
+    torch.save({'state_dict': nn.Linear(2, 2).state_dict()}, path)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        with pytest.raises(RuntimeError, match=r'does not match the model: \d+ missing: '
+                                               r'backbone\..*; 2 unexpected: weight, bias'):
+            runner.build_model('configs/demo/deeplabv3_golu_demo.py', str(path))
