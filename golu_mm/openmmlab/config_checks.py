@@ -159,6 +159,9 @@ def fit_schedule_to_length(cfg: Config) -> Config:
     moved[written] = target
     for s in schedulers:
         s['begin'], s['end'] = moved[s.get('begin', 0)], moved[s.get('end', written)]
+    # A run too short for every phase (a few smoke-test iterations) drops the phases left empty.
+    cfg.param_scheduler = [s for s in cfg.param_scheduler
+                           if s.get('by_epoch', True) or s['end'] > s['begin']]
     if cfg.train_cfg.get('val_interval') == written:
         cfg.train_cfg.val_interval = target
     checkpoint = cfg.get('default_hooks', {}).get('checkpoint')

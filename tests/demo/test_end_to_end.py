@@ -1,5 +1,6 @@
 """A short run of the README's main job learns: it beats the untrained model by a wide margin.
 And the comparison tool produces its table on the demo config, resuming finished runs."""
+import json
 import os
 import re
 import subprocess
@@ -56,3 +57,14 @@ def test_comparison_tool_on_demo_config(tmp_path):
                                           'deeplabv3_golu_demo.py').read_text()
     second = run(*args)  # everything is done: nothing retrains
     assert ': training' not in second and second.count('done before') == 4
+    # Same work dir, another schedule: the 1-iteration runs are not passed off as 2-iteration ones.
+    longer = [a if a != 'train_cfg.max_iters=1' else 'train_cfg.max_iters=2' for a in args]
+    longer[longer.index('--seeds') + 1:longer.index('--seeds') + 3] = [0]
+    result = subprocess.run([sys.executable, *map(str, longer)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 2 and 'holds a different run' in result.stderr
+    assert 'max_iters=1' in result.stderr and 'max_iters=2' in result.stderr
+    forced = run(*longer, '--force')
+    assert forced.count(': training') == 2  # ReLU and GoLU, seed 0
+    spec = json.loads((tmp_path / 'cmp' / 'ReLU_seed0' / 'run.json').read_text())
+    assert 'train_cfg.max_iters=2' in spec['options'] and spec['seed'] == 0

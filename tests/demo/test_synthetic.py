@@ -72,3 +72,25 @@ def test_bad_parameters(tmp_path):
         generate(tmp_path, num_train=0)
     with pytest.raises(ValueError, match='size'):
         generate(tmp_path, size=16)
+
+
+@pytest.mark.parametrize('damage', ['corrupt', 'empty', 'missing', 'annotations'])
+def test_damaged_data_is_regenerated_before_use(tmp_path, capsys, damage):
+    root = generate(tmp_path / 'd', num_train=4, num_val=2, size=64, seed=5)
+    original = digest(root)
+    target = root / ('coco/annotations/instances_val.json' if damage == 'annotations'
+                     else 'coco/train/000001.png')
+    if damage == 'corrupt':
+        target.write_bytes(b'\x89PNG not an image')
+    elif damage == 'empty':
+        target.write_bytes(b'')
+    elif damage == 'missing':
+        target.unlink()
+    else:
+        target.write_text(target.read_text()[:50])
+    capsys.readouterr()
+    generate(root, num_train=4, num_val=2, size=64, seed=5)
+    assert 'regenerating' in capsys.readouterr().out
+    assert digest(root) == original
+    generate(root, num_train=4, num_val=2, size=64, seed=5)  # intact now: reused silently
+    assert 'regenerating' not in capsys.readouterr().out
