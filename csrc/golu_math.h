@@ -5,7 +5,7 @@
 // Special values (see README): NaN -> NaN; +inf -> +inf with slope alpha; -inf -> 0 with slope 0.
 // Finite inputs never produce NaN: every product that could be inf * 0 is guarded by a select.
 // NaN needs no select: exp(NaN) is NaN and every guard below keeps it (NaN == 0 is false).
-// Two exponentials per element, forward and backward.
+// Two exponentials per element, forward and backward; on the CPU no subnormal arithmetic.
 #pragma once
 
 #include <cmath>
@@ -29,12 +29,13 @@ struct GoluParams {
   T alpha, beta, gamma;
 };
 
-// With beta == 0 or gamma == 0 the gate is the constant c = alpha * exp(-beta) and GoLU is the
-// linear map c * x. Callers handle that case with golu_linear_* (outside their loops: the general
-// formulas below assume beta > 0 and gamma > 0, so they contain no parameter-dependent selects).
+// With alpha == 0, beta == 0 or gamma == 0 the gate is the constant c = alpha * exp(-beta) and
+// GoLU is the linear map c * x. Callers handle that case with golu_linear_* (outside their loops:
+// the general formulas below assume all three positive, so they contain no parameter-dependent
+// selects).
 template <typename T>
 GOLU_HOST_DEVICE bool golu_is_linear(const GoluParams<T>& p) {
-  return p.beta == T(0) || p.gamma == T(0);
+  return p.alpha == T(0) || p.beta == T(0) || p.gamma == T(0);
 }
 
 template <typename T, typename Exp>
@@ -53,32 +54,34 @@ GOLU_HOST_DEVICE T golu_linear_derivative(T x, T c) {
   return x != x ? x : c;
 }
 
-// u = exp(-gamma*x) and e = exp(-beta*u); the gate is g = alpha * e.
-template <typename T>
-struct GoluGate {
-  T u, e;
-};
+// The exponential functor Exp has two forms of exp, so that CPU loops can avoid subnormal
+// arithmetic (slow there, full speed on GPUs):
+//   exp.flushed(t)  exp(t), or 0 where exp(t) is below float's normal range (CPU). Used for
+//                   u = exp(-gamma*x), which only enters as beta*u and x*u: flushing a subnormal
+//                   u changes GoLU and GoLU' only when beta > ~1e28.
+//   exp.times(a, t) a * exp(t), rounded once even where exp(t) alone would be subnormal (the
+//                   product may be normal, or hold more digits), 0 far below (t < -150 in
+//                   float32, -1400 in float64) even for infinite a (GoLU's limit at x = -inf);
+//                   NaN a stays NaN (a NaN gradient from upstream propagates).
+// The implementations: csrc/cpu/fast_exp.h (float32 vectors), ExpF64 in golu_cpu.cpp, CudaExp in
+// golu_cuda.cu, and _times_exp in golu_mm/ops/reference.py.
 
-template <typename T, typename Exp>
-GOLU_HOST_DEVICE GoluGate<T> golu_gate(T x, const GoluParams<T>& p, Exp exp) {
-  const T u = exp(-p.gamma * x);
-  return {u, exp(-p.beta * u)};
-}
-
-// GoLU(x) for beta, gamma > 0. x * g with g == 0 is 0 even for x = -inf (the limit).
+// GoLU(x) = (alpha*x) * e with u = exp(-gamma*x), e = exp(-beta*u), for alpha, beta, gamma > 0.
 template <typename T, typename Exp>
 GOLU_HOST_DEVICE T golu_forward(T x, const GoluParams<T>& p, Exp exp) {
-  const T g = p.alpha * golu_gate(x, p, exp).e;
-  return golu_where(g == T(0), T(0), x * g);
+  const T u = exp.flushed(-p.gamma * x);
+  return exp.times(p.alpha * x, -p.beta * u);
 }
 
-// GoLU'(x) = e * (alpha + alpha*beta*gamma * x * u) for beta, gamma > 0. Where u overflows, e is
-// 0 and so is the derivative; where u is 0 (x -> +inf) the second term is dropped, never inf * 0.
+// grad * GoLU'(x), GoLU'(x) = (alpha + alpha*beta*gamma * x * u) * e, for alpha, beta, gamma > 0.
+// grad is folded into the product with e, so that a subnormal GoLU'(x) never meets arithmetic. Where
+// u overflows, e is 0 and so is the result; where u is 0 (x -> +inf) the second term is dropped,
+// never inf * 0.
 template <typename T, typename Exp>
-GOLU_HOST_DEVICE T golu_derivative(T x, const GoluParams<T>& p, Exp exp) {
-  const GoluGate<T> q = golu_gate(x, p, exp);
-  const T slope = golu_where(q.u == T(0), T(0), p.alpha * p.beta * p.gamma * x * q.u);
-  return golu_where(q.e == T(0), T(0), q.e * (p.alpha + slope));
+GOLU_HOST_DEVICE T golu_backward(T grad, T x, const GoluParams<T>& p, Exp exp) {
+  const T u = exp.flushed(-p.gamma * x);
+  const T slope = golu_where(u == T(0), T(0), p.alpha * p.beta * p.gamma * x * u);
+  return exp.times(grad * (p.alpha + slope), -p.beta * u);
 }
 
 }  // namespace golu_mm

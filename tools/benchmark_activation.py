@@ -5,6 +5,9 @@ memory bandwidth of golu_mm's kernels against the card's peak.
     python tools/benchmark_activation.py                       # CPU (and CUDA when present)
     python tools/benchmark_activation.py --sizes 16M --dtypes float32 --json out.json
 
+It also times golu_mm on inputs drawn from the ranges where GoLU's exponentials leave the normal
+floating-point range (subnormal arithmetic is slow on many CPUs), as a ratio to ordinary inputs.
+
 Needs only torch and golu_mm (runs on a bare GPU box).
 """
 import argparse
@@ -101,6 +104,41 @@ def measure(name, fn, numel, dtype, device, repeats):
             'peak_extra_mb': peak_extra_bytes(forward_backward, device) / 2**20}
 
 
+# Where exp(-x) or exp(-exp(-x)) is subnormal or underflows (float32 and float64), and beyond.
+INPUT_RANGES = {'randn (typical)': None, 'uniform(-3, 3)': (-3, 3),
+                'gate underflows (-6, -5)': (-6, -5), 'gate subnormal f32 (-4.64, -4.47)': (-4.644, -4.469),
+                'gate subnormal f64 (-6.61, -6.56)': (-6.613, -6.563), 'exp(-x) subnormal (87, 104)': (87.4, 103.9),
+                'far negative (-1000, -100)': (-1000, -100), 'far positive (100, 1000)': (100, 1000)}
+
+
+def input_range_rows(device, dtype, numel, repeats):
+    """golu_mm's forward and forward+backward time per input range, as a ratio to randn."""
+    rows = []
+    # The first range twice, the first time discarded: the first timings of a process run slow.
+    for name, bounds in [next(iter(INPUT_RANGES.items())), *INPUT_RANGES.items()]:
+        x = torch.randn(numel, device=device) if bounds is None else \
+            torch.empty(numel, device=device).uniform_(*bounds)
+        x = x.to(dtype)
+        grad = torch.randn_like(x)
+        rows.append({'range': name, 'device': device, 'dtype': str(dtype).replace('torch.', ''),
+                     'forward_ms': timed(lambda: golu_mm.golu(x), device, repeats),
+                     'backward_ms': timed(lambda: torch.ops.golu_mm.golu_backward(grad, x), device,
+                                          repeats)})
+    rows = rows[1:]
+    for r in rows:
+        r['forward_vs_typical'] = r['forward_ms'] / rows[0]['forward_ms']
+        r['backward_vs_typical'] = r['backward_ms'] / rows[0]['backward_ms']
+    return rows
+
+
+def input_range_table(rows):
+    lines = ['| device | dtype | input range | fwd ms | fwd/typical | bwd ms | bwd/typical |',
+             '|' + '---|' * 7]
+    lines += ['| {device} | {dtype} | {range} | {forward_ms:.2f} | {forward_vs_typical:.2f} | '
+              '{backward_ms:.2f} | {backward_vs_typical:.2f} |'.format(**r) for r in rows]
+    return '\n'.join(lines)
+
+
 def cuda_bandwidth(numel, dtype, repeats):
     """Achieved GB/s of golu_mm's forward and backward kernels and of SiLU's, and the peaks."""
     x = torch.randn(numel, dtype=dtype, device='cuda')
@@ -177,6 +215,8 @@ def main(argv=None):
     parser.add_argument('--activations', nargs='+', default=list(ACTIVATIONS),
                         choices=list(ACTIVATIONS))
     parser.add_argument('--repeats', type=int, default=10)
+    parser.add_argument('--range-dtypes', nargs='*', default=['float32', 'bfloat16', 'float64'],
+                        help='dtypes of the input-range rows (none: --range-dtypes with no value)')
     parser.add_argument('--json', type=Path, help='also write the results here')
     args = parser.parse_args(argv)
     devices = args.devices or ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
@@ -184,7 +224,7 @@ def main(argv=None):
 
     print(f'torch {torch.__version__}, threads {torch.get_num_threads()}, golu_mm backends '
           f'{golu_mm.backends()}' + (f', {torch.cuda.get_device_name()}' if 'cuda' in devices else ''))
-    rows, bandwidth = [], []
+    rows, bandwidth, ranges = [], [], []
     for device in devices:
         for dtype in (getattr(torch, d) for d in args.dtypes):
             for size in args.sizes:
@@ -193,6 +233,9 @@ def main(argv=None):
                                         args.repeats))
                 if device == 'cuda':
                     bandwidth.append(cuda_bandwidth(SIZES[size], dtype, args.repeats))
+        if golu_mm.backends().get(device):
+            for dtype in (getattr(torch, d) for d in args.range_dtypes):
+                ranges += input_range_rows(device, dtype, SIZES['1M'] * 4, args.repeats)
     print(table(with_ratios(rows)))
     print(summary(rows))
     for b in bandwidth:
@@ -201,8 +244,14 @@ def main(argv=None):
               '({golu_backward_fraction_of_peak:.0%}); silu fwd {silu_forward_gbs:.0f}, bwd '
               '{silu_backward_gbs:.0f}; copy {copy_gbs:.0f}; theoretical peak '
               '{theoretical_peak_gbs}'.format(**b))
+    if ranges:
+        print(input_range_table(ranges))
+        worst = max(ranges, key=lambda r: max(r['forward_vs_typical'], r['backward_vs_typical']))
+        print(f'slowest input range: {worst["device"]} {worst["dtype"]} {worst["range"]}: fwd '
+              f'{worst["forward_vs_typical"]:.2f}x, bwd {worst["backward_vs_typical"]:.2f}x typical')
     if args.json:
-        args.json.write_text(json.dumps({'rows': rows, 'cuda_bandwidth': bandwidth}, indent=1))
+        args.json.write_text(json.dumps({'rows': rows, 'cuda_bandwidth': bandwidth,
+                                         'input_ranges': ranges}, indent=1))
     return rows, bandwidth
 
 

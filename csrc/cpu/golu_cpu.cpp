@@ -1,10 +1,11 @@
 // CPU kernels: at::parallel_for over flat chunks; each chunk runs the loops of golu_loops.h for
 // the best instruction set the CPU has (AVX-512, AVX2 + FMA + F16C, or baseline), chosen once.
 // GOLU_MM_CPU_ISA=avx2|scalar caps that choice (to test or compare the other loops). float64 uses
-// std::exp; beta == 0 or gamma == 0 (GoLU is then linear) is a plain loop for every dtype.
+// std::exp (fast_exp.h's ExpF64); beta == 0 or gamma == 0 (GoLU is then linear) is a plain loop for every dtype.
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
+#include <c10/util/bit_cast.h>
 
 #include <cmath>
 #include <cstdint>
@@ -61,6 +62,63 @@ const Choice& chosen() {
 
 const Loops& loops() { return *chosen().loops; }
 
+// float64: std::exp where it is fast (glibc takes slower paths for |t| >= 512 and for subnormal
+// results), elsewhere exp(t) = exp(r) * 2^n with t = n*ln2 + r, |r| <= ln2/2 (fdlibm's split of
+// ln2: n * kLn2Hi is exact). The forms of golu_math.h then scale by 2^n themselves,
+// times() below 2^-1022 from bits as fast_exp.h does for float. Clamps and selects are branch-free
+// where inputs on both sides of a bound would mispredict a branch.
+struct ExpF64 {
+  static constexpr double kNormal = -708.0;  // exp(t) > 2^-1022 above
+  // times(a, t) is 0 below kZero (exp(t) alone rounds to 0 below -745.14, but a large a can
+  // lift the product into the subnormal range).
+  static constexpr double kZero = -1400.0;
+  static constexpr double kMax = 709.78;     // exp(t) overflows above
+  static constexpr double kFast = 512.0;     // std::exp's fast path below this |t|
+  static constexpr double kLn2Hi = 6.93147180369123816490e-01;
+  static constexpr double kLn2Lo = 1.90821492927058770002e-10;
+
+  // exp(r) for the nearest integral n (returned through n).
+  static double reduce(double t, double& n) {
+    const double shifter = 0x1.8p52;  // adding it rounds to an integer (nearest even)
+    n = (t * 1.4426950408889634 + shifter) - shifter;
+    return std::exp((t - n * kLn2Hi) - n * kLn2Lo);
+  }
+  // 2^k for integral k in [-1022, 1023].
+  static double pow2(double k) {
+    return c10::bit_cast<double>(static_cast<uint64_t>(static_cast<int64_t>(k) + 1023) << 52);
+  }
+
+  double operator()(double t) const { return std::exp(t); }
+
+  // exp(t), and 0 below kNormal: never subnormal.
+  double flushed(double t) const {
+    if (std::fabs(t) < kFast || t != t) return std::exp(t);
+    double n;
+    const double p = reduce(t < kNormal ? kNormal : (t > kMax ? kMax : t), n);
+    const double e = (p * pow2(n - 1)) * 2.0;  // n <= 1024
+    return t < kNormal ? 0.0 : (t > kMax ? HUGE_VAL : e);
+  }
+
+  // a * exp(t); 0 below kZero (NaN a stays NaN); for t <= 0 (GoLU's gate).
+  double times(double a, double t) const {
+    if (!(t <= -kFast)) return a * std::exp(t);  // NaN included
+    const bool zero = t < kZero;
+    double n;
+    const double v = (zero && a == a ? 0.0 : a) * reduce(zero ? kZero : (t > 0 ? 0.0 : t), n);
+    if (n >= -1021) return v * pow2(n);
+    // n in [-2020, -1022]: w * 2^-1022 with w = v * 2^(n+1022), from bits (see fast_exp.h).
+    const uint64_t w_bits = c10::bit_cast<uint64_t>(v * pow2(n + 1022));
+    const uint64_t sign = w_bits & 0x8000000000000000ULL;
+    const uint64_t magnitude = w_bits ^ sign;
+    if (magnitude >= 0x7FF0000000000000ULL) return c10::bit_cast<double>(w_bits);  // inf, NaN
+    const uint64_t bits =
+        magnitude < 0x3FF0000000000000ULL  // |w| < 1: a subnormal result
+            ? c10::bit_cast<uint64_t>(c10::bit_cast<double>(magnitude) + 1.0) - 0x3FF0000000000000ULL
+            : magnitude - (uint64_t{1022} << 52);
+    return c10::bit_cast<double>(bits | sign);
+  }
+};
+
 // The storage type the loops take for each dtype, and the loop for it.
 template <typename T> struct Storage { using type = T; };
 template <> struct Storage<c10::BFloat16> { using type = Bf16; };
@@ -73,10 +131,6 @@ BackwardLoop<float> backward_loop(const Loops& l, const float*) { return l.backw
 BackwardLoop<Bf16> backward_loop(const Loops& l, const Bf16*) { return l.backward_bf16; }
 BackwardLoop<F16> backward_loop(const Loops& l, const F16*) { return l.backward_f16; }
 
-struct ExpStd {
-  template <typename T>
-  T operator()(T v) const { return std::exp(v); }
-};
 
 template <typename T>
 GoluParams<T> cast_params(const GoluParams<double>& p) {
@@ -88,11 +142,11 @@ void forward_block(const scalar_t* x, scalar_t* y, int64_t n, const GoluParams<d
   using acc_t = at::opmath_type<scalar_t>;
   const GoluParams<acc_t> pa = cast_params<acc_t>(p);
   if (golu_is_linear(pa)) {
-    const acc_t c = golu_linear_slope(pa, ExpStd{});
+    const acc_t c = golu_linear_slope(pa, [](acc_t v) { return std::exp(v); });
     for (int64_t i = 0; i < n; ++i)
       y[i] = static_cast<scalar_t>(golu_linear_forward(static_cast<acc_t>(x[i]), c));
   } else if constexpr (std::is_same_v<scalar_t, double>) {
-    for (int64_t i = 0; i < n; ++i) y[i] = golu_forward(x[i], pa, ExpStd{});
+    for (int64_t i = 0; i < n; ++i) y[i] = golu_forward(x[i], pa, ExpF64{});
   } else {
     using S = typename Storage<scalar_t>::type;
     forward_loop(loops(), static_cast<const S*>(nullptr))(
@@ -106,12 +160,12 @@ void backward_block(const scalar_t* dy, const scalar_t* x, scalar_t* dx, int64_t
   using acc_t = at::opmath_type<scalar_t>;
   const GoluParams<acc_t> pa = cast_params<acc_t>(p);
   if (golu_is_linear(pa)) {
-    const acc_t c = golu_linear_slope(pa, ExpStd{});
+    const acc_t c = golu_linear_slope(pa, [](acc_t v) { return std::exp(v); });
     for (int64_t i = 0; i < n; ++i)
       dx[i] = static_cast<scalar_t>(static_cast<acc_t>(dy[i]) *
                                     golu_linear_derivative(static_cast<acc_t>(x[i]), c));
   } else if constexpr (std::is_same_v<scalar_t, double>) {
-    for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * golu_derivative(x[i], pa, ExpStd{});
+    for (int64_t i = 0; i < n; ++i) dx[i] = golu_backward(dy[i], x[i], pa, ExpF64{});
   } else {
     using S = typename Storage<scalar_t>::type;
     backward_loop(loops(), static_cast<const S*>(nullptr))(

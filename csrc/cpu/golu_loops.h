@@ -76,7 +76,7 @@ void forward(const T* x, T* y, int64_t n, GoluParams<float> p) {
 template <typename V, typename T>
 void backward(const T* dy, const T* x, T* dx, int64_t n, GoluParams<float> p) {
   const GoluParams<V> pv = broadcast<V>(p);
-  map<V>(dy, x, dx, n, [&](V g, V xv) { return g * golu_derivative(xv, pv, ExpF32{}); });
+  map<V>(dy, x, dx, n, [&](V g, V xv) { return golu_backward(g, xv, pv, ExpF32{}); });
 }
 
 template <typename V>

@@ -56,6 +56,10 @@ GOLU_VEC Vec operator+(Vec a, Vec b) { return Vec(_mm256_add_ps(a.v, b.v)); }
 GOLU_VEC Vec operator*(Vec a, Vec b) { return Vec(_mm256_mul_ps(a.v, b.v)); }
 GOLU_VEC Vec operator-(Vec a) { return Vec(_mm256_xor_ps(a.v, _mm256_set1_ps(-0.0f))); }
 GOLU_VEC Mask operator==(Vec a, Vec b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_EQ_OQ)}; }
+GOLU_VEC Mask operator<(Vec a, Vec b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_LT_OQ)}; }
+GOLU_VEC bool any(Mask m) { return !_mm256_testz_ps(m.m, m.m); }
+GOLU_VEC bool all(Mask m) { return _mm256_movemask_ps(m.m) == 0xFF; }
+GOLU_VEC Vec abs(Vec a) { return Vec(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), a.v)); }
 GOLU_VEC Vec golu_where(Mask c, Vec a, Vec b) { return Vec(_mm256_blendv_ps(b.v, a.v, c.m)); }
 
 GOLU_VEC Vec fmadd(Vec a, Vec b, Vec c) { return Vec(_mm256_fmadd_ps(a.v, b.v, c.v)); }
@@ -76,6 +80,27 @@ GOLU_VEC Vec scale_pow2(Vec p, Vec n) {
   const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
   const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
   return Vec(_mm256_mul_ps(_mm256_mul_ps(p.v, s1), s2));
+}
+
+// 2^k for integral k in [-126, 127], from its bits.
+GOLU_VEC Vec pow2(Vec k) {
+  const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(k.v), _mm256_set1_epi32(127));
+  return Vec(_mm256_castsi256_ps(_mm256_slli_epi32(e, 23)));
+}
+// w * 2^-126 from bits alone (see fast_exp.h): for |w| >= 1 the exponent is lowered by 126; for
+// |w| < 1 (a subnormal result) the bits of |w| + 1, less those of 1, with w's sign; inf and NaN
+// pass unchanged.
+GOLU_VEC Vec scale_down_126(Vec w) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256 magnitude = _mm256_andnot_ps(sign, w.v);
+  const __m256 small = _mm256_cmp_ps(magnitude, _mm256_set1_ps(1.0f), _CMP_LT_OQ);
+  const __m256i unit = _mm256_castps_si256(_mm256_add_ps(magnitude, _mm256_set1_ps(1.0f)));
+  const __m256 sub = _mm256_or_ps(
+      _mm256_castsi256_ps(_mm256_sub_epi32(unit, _mm256_set1_epi32(0x3F800000))),
+      _mm256_and_ps(sign, w.v));
+  const __m256i normal = _mm256_sub_epi32(_mm256_castps_si256(w.v), _mm256_set1_epi32(126 << 23));
+  const __m256 finite = _mm256_cmp_ps(magnitude, _mm256_set1_ps(__builtin_inff()), _CMP_LT_OQ);
+  return Vec(_mm256_blendv_ps(w.v, _mm256_blendv_ps(_mm256_castsi256_ps(normal), sub, small), finite));
 }
 
 #undef GOLU_VEC

@@ -54,6 +54,10 @@ GOLU_VEC Vec operator+(Vec a, Vec b) { return Vec(_mm512_add_ps(a.v, b.v)); }
 GOLU_VEC Vec operator*(Vec a, Vec b) { return Vec(_mm512_mul_ps(a.v, b.v)); }
 GOLU_VEC Vec operator-(Vec a) { return Vec(_mm512_xor_ps(a.v, _mm512_set1_ps(-0.0f))); }
 GOLU_VEC Mask operator==(Vec a, Vec b) { return {_mm512_cmp_ps_mask(a.v, b.v, _CMP_EQ_OQ)}; }
+GOLU_VEC Mask operator<(Vec a, Vec b) { return {_mm512_cmp_ps_mask(a.v, b.v, _CMP_LT_OQ)}; }
+GOLU_VEC bool any(Mask m) { return m.k != 0; }
+GOLU_VEC bool all(Mask m) { return m.k == 0xFFFF; }
+GOLU_VEC Vec abs(Vec a) { return Vec(_mm512_abs_ps(a.v)); }
 GOLU_VEC Vec golu_where(Mask c, Vec a, Vec b) { return Vec(_mm512_mask_blend_ps(c.k, b.v, a.v)); }
 
 GOLU_VEC Vec fmadd(Vec a, Vec b, Vec c) { return Vec(_mm512_fmadd_ps(a.v, b.v, c.v)); }
@@ -66,6 +70,21 @@ GOLU_VEC Vec round_nearest(Vec x) {
 }
 // p * 2^n for integral n, rounded once (subnormal results included).
 GOLU_VEC Vec scale_pow2(Vec p, Vec n) { return Vec(_mm512_scalef_ps(p.v, n.v)); }
+// 2^k for integral k in [-126, 127].
+GOLU_VEC Vec pow2(Vec k) { return Vec(_mm512_scalef_ps(_mm512_set1_ps(1.0f), k.v)); }
+// w * 2^-126 without subnormal arithmetic (see fast_exp.h): for |w| < 1 (a subnormal result) the
+// bits of |w| + 1, less those of 1, with w's sign; the other lanes (inf and NaN included) by a
+// scalef that the mask keeps off the small ones.
+GOLU_VEC Vec scale_down_126(Vec w) {
+  const __m512 magnitude = _mm512_abs_ps(w.v);
+  const __mmask16 small = _mm512_cmp_ps_mask(magnitude, _mm512_set1_ps(1.0f), _CMP_LT_OQ);
+  const __m512i unit = _mm512_castps_si512(_mm512_add_ps(magnitude, _mm512_set1_ps(1.0f)));
+  const __m512i sub = _mm512_or_si512(
+      _mm512_sub_epi32(unit, _mm512_set1_epi32(0x3F800000)),
+      _mm512_and_si512(_mm512_castps_si512(w.v), _mm512_set1_epi32(INT32_MIN)));
+  return Vec(_mm512_mask_scalef_ps(_mm512_castsi512_ps(sub), static_cast<__mmask16>(~small), w.v,
+                                   _mm512_set1_ps(-126.0f)));
+}
 
 #undef GOLU_VEC
 

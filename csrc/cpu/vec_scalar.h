@@ -39,6 +39,15 @@ GOLU_VEC Vec operator+(Vec a, Vec b) { return Vec(a.v + b.v); }
 GOLU_VEC Vec operator*(Vec a, Vec b) { return Vec(a.v * b.v); }
 GOLU_VEC Vec operator-(Vec a) { return Vec(-a.v); }
 GOLU_VEC bool operator==(Vec a, Vec b) { return a.v == b.v; }
+GOLU_VEC bool operator<(Vec a, Vec b) { return a.v < b.v; }
+// A select by bit masks: a conditional expression of floats may become a branch, which stops
+// vectorization and mispredicts on mixed data.
+GOLU_VEC Vec golu_where(bool c, Vec a, Vec b) {
+  const uint32_t mask = 0u - static_cast<uint32_t>(c);
+  return Vec(c10::bit_cast<float>((c10::bit_cast<uint32_t>(a.v) & mask) |
+                                  (c10::bit_cast<uint32_t>(b.v) & ~mask)));
+}
+GOLU_VEC Vec abs(Vec a) { return Vec(c10::bit_cast<float>(c10::bit_cast<uint32_t>(a.v) & 0x7FFFFFFFu)); }
 
 GOLU_VEC Vec fmadd(Vec a, Vec b, Vec c) { return Vec(a.v * b.v + c.v); }
 GOLU_VEC Vec clamp_keep_nan(Vec x, Vec lo, Vec hi) {
@@ -59,6 +68,20 @@ GOLU_VEC Vec scale_pow2(Vec p, Vec n) {
   const float s1 = c10::bit_cast<float>((n1 + 127) << 23);
   const float s2 = c10::bit_cast<float>((n2 + 127) << 23);
   return Vec((p.v * s1) * s2);
+}
+
+// 2^k for integral k in [-126, 127], from its bits.
+GOLU_VEC Vec pow2(Vec k) { return Vec(c10::bit_cast<float>((static_cast<int32_t>(k.v) + 127) << 23)); }
+// w * 2^-126 from bits alone (see fast_exp.h): for |w| >= 1 the exponent is lowered by 126; for
+// |w| < 1 (a subnormal result) the bits of |w| + 1, less those of 1, with w's sign; inf and NaN
+// pass unchanged.
+GOLU_VEC Vec scale_down_126(Vec w) {
+  const uint32_t bits = c10::bit_cast<uint32_t>(w.v);
+  const float magnitude = abs(w).v;
+  const uint32_t sub = (c10::bit_cast<uint32_t>(magnitude + 1.0f) - 0x3F800000u) | (bits & 0x80000000u);
+  const uint32_t mask = 0u - static_cast<uint32_t>(magnitude < 1.0f);
+  const Vec scaled(c10::bit_cast<float>((sub & mask) | ((bits - (126u << 23)) & ~mask)));
+  return golu_where(magnitude < __builtin_inff(), scaled, w);
 }
 
 #undef GOLU_VEC

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "../golu.h"
 #include "../golu_math.h"
@@ -16,9 +17,21 @@
 namespace golu_mm {
 namespace {
 
+// Subnormal arithmetic is full speed on GPUs, so flushed() is plain exp; times() still computes
+// a * exp(t) in the log domain where exp(t) alone is below the normal range (rounding it first
+// would lose the product's digits), and is 0 far below, as the CPU kernels and the reference are.
 struct CudaExp {
   __device__ __forceinline__ float operator()(float v) const { return expf(v); }
   __device__ __forceinline__ double operator()(double v) const { return exp(v); }
+  template <typename T>
+  __device__ __forceinline__ T flushed(T v) const { return (*this)(v); }
+  template <typename T>
+  __device__ __forceinline__ T times(T a, T t) const {
+    const T zero_below = sizeof(T) == 4 ? T(-150) : T(-1400);
+    const T e = (*this)(t);
+    const T y = e < std::numeric_limits<T>::min() ? copysign((*this)(t + log(fabs(a))), a) : a * e;
+    return t < zero_below && a == a ? T(0) : y;
+  }
 };
 
 template <typename scalar_t>
@@ -96,7 +109,7 @@ struct BackwardFn {
   bool linear;
   T c;
   __device__ __forceinline__ T operator()(T dy, T x) const {
-    return dy * (linear ? golu_linear_derivative(x, c) : golu_derivative(x, p, CudaExp{}));
+    return linear ? dy * golu_linear_derivative(x, c) : golu_backward(dy, x, p, CudaExp{});
   }
 };
 

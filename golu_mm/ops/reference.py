@@ -6,7 +6,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ['golu_forward', 'golu_derivative', 'golu_backward', 'golu_second_derivative']
+__all__ = ['golu_forward', 'golu_backward', 'golu_second_derivative']
 
 
 def _widened(x: Tensor) -> Tensor:
@@ -20,9 +20,9 @@ def _in_compute_type(xw: Tensor, *params: float):
     return torch.tensor(params, dtype=xw.dtype).tolist()
 
 
-def _is_linear(beta: float, gamma: float) -> bool:
-    """With beta == 0 or gamma == 0 the gate is the constant alpha * exp(-beta)."""
-    return beta == 0 or gamma == 0
+def _is_linear(alpha: float, beta: float, gamma: float) -> bool:
+    """With alpha, beta or gamma 0 the gate is the constant alpha * exp(-beta)."""
+    return alpha == 0 or beta == 0 or gamma == 0
 
 
 def _gate(x: Tensor, beta: float, gamma: float):
@@ -39,34 +39,51 @@ def _zero_where(mask: Tensor, y: Tensor) -> Tensor:
     return torch.where(mask, torch.zeros_like(y), y)
 
 
+# Below these t, a * exp(t) is 0 (as in the kernels: csrc/cpu/fast_exp.h, golu_cpu.cpp).
+_ZERO_BELOW = {torch.float32: -150.0, torch.float64: -1400.0}
+
+
+def _times_exp(a: Tensor, t: Tensor) -> Tensor:
+    """a * exp(t) as the kernels compute it: where exp(t) alone is below the normal range, in the
+    log domain (rounding exp(t) first would lose the product's digits); 0 far below, even for
+    infinite a (GoLU's limit at x = -inf); NaN a stays NaN."""
+    e = torch.exp(t)
+    scaled = torch.copysign(torch.exp(t + torch.log(a.abs())), a)
+    y = torch.where(e < torch.finfo(t.dtype).tiny, scaled, a * e)
+    return torch.where((t < _ZERO_BELOW[t.dtype]) & ~torch.isnan(a), torch.zeros_like(y), y)
+
+
+def _slope(xw: Tensor, u: Tensor, alpha: float, beta: float, gamma: float) -> Tensor:
+    """alpha + alpha*beta*gamma * x * u, the second term dropped where u is 0 (x -> +inf)."""
+    return alpha + _zero_where(u == 0, alpha * beta * gamma * xw * u)
+
+
 def golu_forward(x: Tensor, alpha: float = 1.0, beta: float = 1.0, gamma: float = 1.0) -> Tensor:
-    """GoLU(x) = x * alpha * exp(-beta * exp(-gamma * x)); 0 where the gate is 0 (x -> -inf)."""
+    """GoLU(x) = (alpha * x) * exp(-beta * exp(-gamma * x)); 0 where the gate is 0 (x -> -inf)."""
     xw = _widened(x)
     alpha, beta, gamma = _in_compute_type(xw, alpha, beta, gamma)
-    if _is_linear(beta, gamma):
-        g = torch.full_like(xw, alpha * math.exp(-beta))
+    if _is_linear(alpha, beta, gamma):
+        y = _zero_where(torch.full_like(xw, alpha * math.exp(-beta)) == 0,
+                        xw * (alpha * math.exp(-beta)))
     else:
-        g = alpha * _gate(xw, beta, gamma)[1]
-    return _keep_nan(xw, _zero_where(g == 0, xw * g)).to(x.dtype)
-
-
-def golu_derivative(x: Tensor, alpha: float = 1.0, beta: float = 1.0, gamma: float = 1.0) -> Tensor:
-    """GoLU'(x) = e * (alpha + alpha*beta*gamma * x * u), computed in float32 for half types."""
-    xw = _widened(x)
-    alpha, beta, gamma = _in_compute_type(xw, alpha, beta, gamma)
-    if _is_linear(beta, gamma):
-        return _keep_nan(xw, torch.full_like(xw, alpha * math.exp(-beta)))
-    u, e = _gate(xw, beta, gamma)
-    slope = _zero_where(u == 0, alpha * beta * gamma * xw * u)
-    return _keep_nan(xw, _zero_where(e == 0, e * (alpha + slope)))
+        y = _times_exp(alpha * xw, -beta * torch.exp(-gamma * xw))
+    return _keep_nan(xw, y).to(x.dtype)
 
 
 def golu_backward(grad: Tensor, x: Tensor, alpha: float = 1.0, beta: float = 1.0,
                   gamma: float = 1.0) -> Tensor:
-    """grad * GoLU'(x), rounded once to x's dtype."""
+    """grad * GoLU'(x), GoLU'(x) = (alpha + alpha*beta*gamma * x * u) * e, with grad folded into
+    the product with e as in the kernels; computed in float32 for half types, rounded once."""
     if grad.device != x.device:
         raise RuntimeError(f'golu_backward: grad is on {grad.device} but input is on {x.device}')
-    return (_widened(grad) * golu_derivative(x, alpha, beta, gamma)).to(x.dtype)
+    xw, gw = _widened(x), _widened(grad)
+    alpha, beta, gamma = _in_compute_type(xw, alpha, beta, gamma)
+    if _is_linear(alpha, beta, gamma):
+        dx = gw * _keep_nan(xw, torch.full_like(xw, alpha * math.exp(-beta)))
+    else:
+        u = torch.exp(-gamma * xw)
+        dx = _keep_nan(xw, _times_exp(gw * _slope(xw, u, alpha, beta, gamma), -beta * u))
+    return dx.to(x.dtype)
 
 
 def golu_second_derivative(x: Tensor, alpha: float = 1.0, beta: float = 1.0,
@@ -74,7 +91,7 @@ def golu_second_derivative(x: Tensor, alpha: float = 1.0, beta: float = 1.0,
     """GoLU''(x) = alpha*beta*gamma * u*e * (2 + gamma*x * (beta*u - 1)); for double backward."""
     xw = _widened(x)
     alpha, beta, gamma = _in_compute_type(xw, alpha, beta, gamma)
-    if _is_linear(beta, gamma):
+    if _is_linear(alpha, beta, gamma):
         return _keep_nan(xw, torch.zeros_like(xw)).to(x.dtype)
     u, e = _gate(xw, beta, gamma)
     w = _zero_where(e == 0, u * e)

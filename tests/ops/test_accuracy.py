@@ -98,3 +98,37 @@ def grid_unit(v, dtype):
     exponent = torch.frexp(v.abs())[1]
     unit = torch.ldexp(torch.full_like(v, info.eps), exponent - 1)
     return torch.where(v.abs() < info.smallest_normal, torch.full_like(v, info.tiny * info.eps), unit)
+
+
+# Where the gate exp(-beta*u) or u = exp(-gamma*x) is subnormal in float32 or float64: the kernels
+# build these results from normal numbers (no subnormal arithmetic, which is slow on many CPUs).
+SUBNORMAL_BANDS = {torch.float32: [(-4.66, -4.45), (87.0, 104.5)],
+                   torch.float64: [(-6.62, -6.55), (707.0, 746.0)]}
+
+
+@pytest.mark.parametrize('params', PARAMS)
+@pytest.mark.parametrize('dtype', [torch.float64, torch.float32])
+def test_subnormal_bands_within_ulps(impl, dtype, params):
+    """Dense grids over the bands (for the paper's parameters; scaled for the other set)."""
+    alpha, beta, gamma = params
+    grids = []
+    for lo, hi in SUBNORMAL_BANDS[dtype]:
+        if lo < 0:  # the gate band: beta * exp(-gamma * x) in the band's u range
+            u_lo, u_hi = math.exp(-hi), math.exp(-lo)
+            lo, hi = -math.log(u_hi / beta) / gamma, -math.log(u_lo / beta) / gamma
+        else:
+            lo, hi = lo / gamma, hi / gamma
+        grids.append(torch.linspace(lo, hi, 301, dtype=torch.float64))
+    x = torch.cat(grids).to(dtype).requires_grad_(True)
+    y = impl(x, *params)
+    y.sum().backward()
+    worst_y = worst_d = 0.0
+    for xv, yv, dv in zip(x.detach().tolist(), y.detach().tolist(), x.grad.tolist()):
+        ey, ed, u, scale = exact(xv, *params)
+        bound = 1 + beta * float(min(u, 1e300))
+        worst_y = max(worst_y, abs(yv - float(ey)) / ulp(ey, dtype) / bound)
+        worst_d = max(worst_d, abs(dv - float(ed)) / ulp(scale, dtype) / bound)
+    k = 6 if dtype == torch.float32 else 2
+    assert worst_y <= k and worst_d <= k, (worst_y, worst_d)
+    subnormal = (y.detach() != 0) & (y.detach().abs() < torch.finfo(dtype).smallest_normal)
+    assert subnormal.any()  # the band really produces subnormal results
