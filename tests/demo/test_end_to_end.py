@@ -57,6 +57,12 @@ def test_comparison_tool_on_demo_config(tmp_path):
                                           'deeplabv3_golu_demo.py').read_text()
     second = run(*args)  # everything is done: nothing retrains
     assert ': training' not in second and second.count('done before') == 4
+    # Interrupted after its last checkpoint, before its result: resumed, not trained from 0.
+    (tmp_path / 'cmp' / 'GoLU_seed1' / 'result.json').unlink()
+    third = run(*args)
+    assert 'GoLU_seed1: resuming from its last checkpoint' in third
+    assert 'nothing to train' in third and ': training' not in third
+    assert (tmp_path / 'cmp' / 'GoLU_seed1' / 'result.json').is_file()
     # Same work dir, another schedule: the 1-iteration runs are not passed off as 2-iteration ones.
     longer = [a if a != 'train_cfg.max_iters=1' else 'train_cfg.max_iters=2' for a in args]
     longer[longer.index('--seeds') + 1:longer.index('--seeds') + 3] = [0]
