@@ -1,7 +1,7 @@
 # DeepLabV3 R50-D8, ADE20K 512x512, 80k iterations, the ReLU baseline: upstream mmseg's config
 # with the backbone swapped for golu_mm's ActResNetV1c (upstream's ResNetV1c when act_cfg is ReLU).
 _base_ = 'mmseg::deeplabv3/deeplabv3_r50-d8_4xb4-80k_ade20k-512x512.py'
-custom_imports = dict(imports=['golu_mm'], allow_failed_imports=False)
+custom_imports = dict(imports=['golu_mm.openmmlab.mmseg_models'], allow_failed_imports=False)
 
 act_cfg = dict(type='ReLU')
 # Backbone initialisation, one line to change (see README, "Pretrained weights"):

@@ -1,7 +1,7 @@
 # Faster R-CNN R50-FPN 1x COCO, the ReLU baseline: upstream mmdet's config with the backbone
 # swapped for golu_mm's ActResNet, which is upstream's ResNet when act_cfg is ReLU.
 _base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
-custom_imports = dict(imports=['golu_mm'], allow_failed_imports=False)
+custom_imports = dict(imports=['golu_mm.openmmlab.mmdet_models'], allow_failed_imports=False)
 
 act_cfg = dict(type='ReLU')
 # Backbone initialisation, one line to change (see README, "Pretrained weights"):

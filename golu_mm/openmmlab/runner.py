@@ -1,6 +1,7 @@
 """What tools/train.py and tools/test.py do, following mmdet's and mmseg's own tools: load the
 config, apply the command-line options, pick the codebase from the config's default_scope, adapt
 the config to the machine, and run mmengine's Runner."""
+import importlib
 import os
 import os.path as osp
 import sys
@@ -27,13 +28,13 @@ def codebase_of(cfg: Config) -> str:
 
 
 def register_codebase(scope: str) -> None:
-    """Register the codebase's modules (as its own tools do) and golu_mm's."""
+    """Register the codebase's modules (as its own tools do) and golu_mm's adapters for it."""
     if scope == 'mmdet':
         from mmdet.utils import register_all_modules
     else:
         from mmseg.utils import register_all_modules
     register_all_modules(init_default_scope=False)
-    import golu_mm  # noqa: F401
+    importlib.import_module(f'golu_mm.openmmlab.{scope}_models')
 
 
 def replace_sync_bn(node):

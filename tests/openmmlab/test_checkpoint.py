@@ -7,7 +7,7 @@ import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner import load_checkpoint
 
-import golu_mm  # noqa: F401  (allow-lists what mmengine checkpoints need)
+import golu_mm.openmmlab  # noqa: F401  (allow-lists what mmengine checkpoints need)
 
 
 class RunsCode:

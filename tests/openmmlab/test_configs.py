@@ -70,3 +70,28 @@ def unscoped(node):
     if isinstance(node, (list, tuple)):
         return [unscoped(v) for v in node]
     return node
+
+
+@pytest.mark.parametrize('name,codebase', [('mask_rcnn_golu.py', 'mmdet'),
+                                           ('deeplabv3_golu.py', 'mmseg')])
+def test_config_works_without_golu_mm_tools(name, codebase):
+    """As mmdet's / mmseg's own tools/train.py load it: custom_imports brings in golu_mm's
+    adapters (nothing imports golu_mm beforehand) and the model builds with GoLU."""
+    code = f'''
+import sys
+from mmengine import Config
+cfg = Config.fromfile("configs/{name}")
+assert "golu_mm.openmmlab.{codebase}_models" in sys.modules
+from {codebase}.registry import MODELS
+from {codebase}.utils import register_all_modules
+register_all_modules()
+model = MODELS.build(cfg.model)
+print(sorted({{type(m).__name__ for m in model.backbone.modules()
+               if type(m).__name__ in ("ReLU", "GoLU")}}))
+'''
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, '-W', 'ignore', '-c', code], capture_output=True,
+                            text=True, timeout=300, cwd=CONFIGS.parent)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "['GoLU']"

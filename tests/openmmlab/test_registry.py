@@ -7,6 +7,7 @@ from mmcv.cnn import ConvModule, build_activation_layer
 from mmengine.registry import MODELS, DefaultScope
 
 import golu_mm
+import golu_mm.openmmlab  # noqa: F401  (registers GoLU with mmengine)
 from golu_mm import GoLU
 
 

@@ -60,3 +60,24 @@ import torch, golu_mm
 print(golu_mm.golu(torch.zeros(2)).tolist())
 '''
     assert run_python(code).stdout.strip() == '[0.0, 0.0]'
+
+
+def test_import_is_light_and_has_no_side_effects():
+    """import golu_mm loads no OpenMMLab package and leaves torch's unpickling allow-list alone;
+    the import time is printed (pytest -rP shows it), not asserted: this machine is noisy."""
+    code = '''
+import sys, time
+start = time.perf_counter()
+import torch
+after_torch = time.perf_counter()
+safe = [str(g) for g in torch.serialization.get_safe_globals()]
+import golu_mm
+after_golu = time.perf_counter()
+loaded = [m for m in ("mmengine", "mmcv", "mmdet", "mmseg", "mmpretrain") if m in sys.modules]
+assert not loaded, loaded
+assert [str(g) for g in torch.serialization.get_safe_globals()] == safe
+print(f"import torch {after_torch - start:.2f} s; import golu_mm {after_golu - after_torch:.2f} s more")
+'''
+    out = run_python(code).stdout.strip()
+    print(out)
+    assert out.startswith('import torch ')
