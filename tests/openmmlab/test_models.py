@@ -69,13 +69,15 @@ def test_rpn_head_activation():
     torch.testing.assert_close(golu_head.forward_single(x)[0], upstream.rpn_cls(hidden))
 
 
-@pytest.mark.parametrize('head_cls,kwargs', [
-    (det.ActShared2FCBBoxHead, dict(in_channels=8, fc_out_channels=16, roi_feat_size=7,
-                                    num_classes=3)),
-    (det.ActFCNMaskHead, dict(num_convs=2, in_channels=8, conv_out_channels=8, num_classes=3)),
+@pytest.mark.parametrize('head_cls,upstream_cls,kwargs', [
+    (det.ActShared2FCBBoxHead, det.Shared2FCBBoxHead,
+     dict(in_channels=8, fc_out_channels=16, roi_feat_size=7, num_classes=3)),
+    (det.ActFCNMaskHead, det.FCNMaskHead,
+     dict(num_convs=2, in_channels=8, conv_out_channels=8, num_classes=3)),
 ])
-def test_roi_heads_activation(head_cls, kwargs):
+def test_roi_heads_activation(head_cls, upstream_cls, kwargs):
     head = head_cls(**kwargs, act_cfg=dict(type='GoLU'))
+    upstream = upstream_cls(**kwargs)
     assert activations(head) and all(isinstance(m, GoLU) for m in activations(head))
-    upstream = head_cls.__mro__[2](**kwargs)
+    assert len(activations(head)) == len(activations(upstream))
     assert list(head.state_dict()) == list(upstream.state_dict())

@@ -95,9 +95,12 @@ def test_empty_and_zero_dim(impl, device):
 
 
 def test_large_tensor_splits_across_threads(impl):
-    """Above the parallel grain size and with a ragged tail, every element is computed."""
+    """Above the parallel grain size and with a ragged tail, every element is computed (checked
+    against the plain formula in float64, exact enough on [-30, 30], not against either path)."""
     x = torch.linspace(-30, 30, (1 << 20) + 37)
-    torch.testing.assert_close(impl(x), golu_reference(x), rtol=1e-5, atol=1e-6)
+    xd = x.double()
+    expected = (xd * torch.exp(-torch.exp(-xd))).float()
+    torch.testing.assert_close(impl(x), expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize('dtype', FLOAT_DTYPES)

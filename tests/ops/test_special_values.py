@@ -1,4 +1,5 @@
-"""The special-value table of golu-math.md, for every dtype, device and implementation."""
+"""The special-value table of README.md (GoLU in PyTorch), for every dtype, device and
+implementation."""
 import math
 
 import pytest
@@ -18,11 +19,11 @@ def run(impl, x):
     return y.detach(), x.grad
 
 
-def assert_value(actual, expected, rtol):
+def assert_value(actual, expected, rtol, what):
     if math.isnan(expected):
-        assert math.isnan(actual)
+        assert math.isnan(actual), f'{what} = {actual}, expected NaN'
     else:
-        assert actual == pytest.approx(expected, rel=rtol, abs=0)
+        assert actual == pytest.approx(expected, rel=rtol, abs=0), what
 
 
 @pytest.mark.parametrize('dtype', FLOAT_DTYPES)
@@ -31,8 +32,8 @@ def test_special_values(impl, device, dtype):
     y, dy = run(impl, x)
     rtol = 1e-2 if dtype in (torch.float16, torch.bfloat16) else 1e-6
     for (xv, yv, dv), ya, da in zip(TABLE, y.tolist(), dy.tolist()):
-        assert_value(ya, yv, rtol), xv
-        assert_value(da, dv, rtol), xv
+        assert_value(ya, yv, rtol, f'GoLU({xv})')
+        assert_value(da, dv, rtol, f"GoLU'({xv})")
 
 
 @pytest.mark.parametrize('dtype', FLOAT_DTYPES)
