@@ -15,7 +15,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from golu_mm.analysis import plot_activation_distributions, plot_activation_functions  # noqa
-from golu_mm.data import generate  # noqa: E402
+from golu_mm.data import config_options, generate  # noqa: E402
 from golu_mm.openmmlab import runner  # noqa: E402
 
 TASKS = {
@@ -31,15 +31,10 @@ def say(step, text):
     print(f'\n[demo {step}] {text}', flush=True)
 
 
-def data_options(task, data_root, iters, work_dir):
+def data_options(task, data_root, iters):
     # The demo configs' schedule, validation and checkpoint intervals follow max_iters.
-    opts = {'train_cfg.max_iters': max(iters, 1)}
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        opts[f'{loader}.dataset.data_root'] = f'{data_root}/'
-    if task == 'det':
-        ann = f'{data_root}/coco/annotations/instances_val.json'
-        opts['val_evaluator.ann_file'] = opts['test_evaluator.ann_file'] = ann
-    return opts
+    return {'train_cfg.max_iters': max(iters, 1),
+            **config_options(data_root, detection=task == 'det')}
 
 
 def untrained_checkpoint(config, opts, work_dir):
@@ -75,7 +70,7 @@ def main(argv=None):
     say('1/4', f'data: {args.num_train}+{args.num_val} synthetic scenes of {args.size} px '
                f'(seed {args.seed}) in {args.data_root}')
     generate(args.data_root, args.num_train, args.num_val, args.size, args.seed)
-    opts = data_options(args.task, args.data_root, args.iters, work_dir)
+    opts = data_options(args.task, args.data_root, args.iters)
 
     if args.iters:
         say('2/4', f'training {task["model"]} with a GoLU backbone for {args.iters} iterations '

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..ops import golu
+from ..ops.reference import golu_gate
 
 # name: (function, gate g with f(x) = x * g(x))
 ACTIVATIONS = {
@@ -16,7 +17,7 @@ ACTIVATIONS = {
     'GELU': (F.gelu, lambda x: 0.5 * (1 + torch.erf(x / 2 ** 0.5))),
     'SiLU': (F.silu, torch.sigmoid),
     'Mish': (F.mish, lambda x: torch.tanh(F.softplus(x))),
-    'GoLU': (golu, lambda x: torch.exp(-torch.exp(-x))),
+    'GoLU': (golu, golu_gate),
 }
 ACTIVATION_MODULES = (nn.ReLU, nn.GELU, nn.SiLU, nn.Mish)
 

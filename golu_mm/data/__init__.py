@@ -1,4 +1,4 @@
 """Embedded demo data: synthetic scenes in COCO instance and ADE-style semantic formats."""
-from .synthetic import CLASSES, PALETTE, generate
+from .synthetic import CLASSES, PALETTE, config_options, generate
 
-__all__ = ['CLASSES', 'PALETTE', 'generate']
+__all__ = ['CLASSES', 'PALETTE', 'config_options', 'generate']

@@ -127,6 +127,16 @@ def generate(root, num_train=200, num_val=50, size=128, seed=0) -> Path:
     return root
 
 
+def config_options(root, detection: bool) -> dict:
+    """--cfg-options pointing a demo config (configs/demo/) at the dataset under `root`."""
+    options = {f'{loader}.dataset.data_root': f'{root}/'
+               for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')}
+    if detection:
+        ann = f'{root}/coco/annotations/instances_val.json'
+        options['val_evaluator.ann_file'] = options['test_evaluator.ann_file'] = ann
+    return options
+
+
 def _expected_files(num_train, num_val):
     names = []
     for split, first, count in (('train', 0, num_train), ('val', num_train, num_val)):

@@ -6,7 +6,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ['golu_forward', 'golu_backward', 'golu_second_derivative']
+__all__ = ['golu_forward', 'golu_backward', 'golu_second_derivative', 'golu_gate']
 
 
 def _widened(x: Tensor) -> Tensor:
@@ -29,6 +29,11 @@ def _gate(x: Tensor, beta: float, gamma: float):
     """u = exp(-gamma*x) and e = exp(-beta*u); the gate is alpha * e."""
     u = torch.exp(-gamma * x)
     return u, torch.exp(-beta * u)
+
+
+def golu_gate(x: Tensor, alpha: float = 1.0, beta: float = 1.0, gamma: float = 1.0) -> Tensor:
+    """The gate g(x) = alpha * exp(-beta * exp(-gamma * x)), GoLU(x) = x * g(x) (for plots)."""
+    return alpha * _gate(_widened(x), beta, gamma)[1]
 
 
 def _keep_nan(x: Tensor, y: Tensor) -> Tensor:

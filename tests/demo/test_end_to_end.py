@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from golu_mm.data import generate
+from golu_mm.data import config_options, generate
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -46,8 +46,8 @@ def test_comparison_tool_on_demo_config(tmp_path):
     data = generate(tmp_path / 'data', num_train=8, num_val=4, size=96, seed=2)
     args = ['tools/compare_activations.py', 'configs/demo/deeplabv3_golu_demo.py',
             '--activations', 'ReLU', 'GoLU', '--seeds', 0, 1, '--work-dir', tmp_path / 'cmp',
-            '--cfg-options', 'train_cfg.max_iters=1', 'train_cfg.val_interval=1',
-            f'train_dataloader.dataset.data_root={data}/', f'val_dataloader.dataset.data_root={data}/']
+            '--cfg-options', 'train_cfg.max_iters=1',
+            *(f'{key}={value}' for key, value in config_options(data, detection=False).items())]
     first = run(*args)
     assert first.count(': training') == 4
     table = (tmp_path / 'cmp' / 'comparison.md').read_text()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from golu_mm.data import generate
+from golu_mm.data import config_options, generate
 
 ROOT = Path(__file__).resolve().parents[2]
 DET = 'configs/demo/mask_rcnn_golu_demo.py'
@@ -23,14 +23,11 @@ def data_root(tmp_path_factory):
 
 def options(config, data_root, iters):
     """--cfg-options pointing a demo config at `data_root` for a run of `iters` iterations."""
-    opts = [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
-            f'default_hooks.checkpoint.interval={iters}', 'default_hooks.logger.interval=1']
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        opts += [f'{loader}.dataset.data_root={data_root}/', f'{loader}.batch_size=2']
+    opts = [f'train_cfg.max_iters={iters}', 'default_hooks.logger.interval=1',
+            *(f'{key}={value}' for key, value in config_options(data_root, config == DET).items())]
+    opts += [f'{loader}.batch_size=2' for loader in ('train_dataloader', 'val_dataloader')]
     if config == DET:
-        ann = f'{data_root}/coco/annotations/instances_val.json'
-        opts += [f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}',
-                 'model.roi_head.bbox_head.fc_out_channels=64']
+        opts.append('model.roi_head.bbox_head.fc_out_channels=64')
     return ['--cfg-options', *opts]
 
 
