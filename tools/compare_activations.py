@@ -13,7 +13,6 @@ experiment (--force deletes and retrains it). The activation replaces the config
 type wherever the model uses it (backbone only, or whole model).
 """
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -23,44 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import golu_mm  # noqa: E402
 from golu_mm.analysis import aggregate, write_table  # noqa: E402
-from golu_mm.analysis.run_record import (StaleRunError, finish_run, plan_run,  # noqa: E402
-                                         read_result, run_spec, start_run)
-
-METRICS = {'mmdet': ['coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP'],
-           'mmseg': ['mIoU', 'mAcc', 'aAcc']}
-
-
-def activation_options(cfg, activation):
-    """--cfg-options setting `activation` at every act_cfg of the model that uses the config's
-    declared act_cfg type."""
-    declared = cfg.get('act_cfg', {}).get('type')
-    if declared is None:
-        raise ValueError('the config declares no top-level act_cfg (see configs/*_golu.py)')
-    keys = []
-
-    def walk(node, prefix):
-        if isinstance(node, dict):
-            act = node.get('act_cfg')
-            if isinstance(act, dict) and act.get('type') == declared:
-                keys.append(f'{prefix}act_cfg')
-            for k, v in node.items():
-                walk(v, f'{prefix}{k}.')
-
-    walk(cfg.model, 'model.')
-    return [f'{key}.type={activation}' for key in ['act_cfg'] + keys]
-
-
-def final_metrics(work_dir: Path, names):
-    """The last logged values of `names` in the run's scalars.json."""
-    found = {}
-    for scalars in sorted(work_dir.glob('*/vis_data/scalars.json')):
-        for line in scalars.read_text().splitlines():
-            record = json.loads(line)
-            found.update({k: v for k, v in record.items() if k in names})
-    missing = [n for n in names if n not in found]
-    if missing:
-        raise RuntimeError(f'{work_dir}: no {missing} in the logs (did validation run?)')
-    return found
+from golu_mm.analysis.run_record import StaleRunError  # noqa: E402
+from golu_mm.analysis.sweep import METRICS, run_sweep  # noqa: E402
 
 
 def train_command(args, config, run_dir, options, resume=False):
@@ -97,32 +60,17 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     metrics = METRICS[codebase_of(cfg)]
     root = Path(args.work_dir)
-    runs = []  # plan every run first: a stale directory stops the sweep before any training
-    for activation in args.activations:
-        for seed in args.seeds:
-            run_dir = root / f'{activation}_seed{seed}'
-            options = activation_options(cfg, activation) + [f'randomness.seed={seed}',
-                                                             *args.cfg_options]
-            spec = run_spec(args.config, cfg.pretty_text, options, activation, seed,
-                            golu_mm.__version__)
-            try:
-                runs.append((run_dir, spec, plan_run(run_dir, spec, args.force)))
-            except StaleRunError as exc:
-                parser.error(str(exc))
-    results = []
-    for run_dir, spec, plan in runs:
-        if plan == 'reuse':
-            print(f'[compare] {run_dir.name}: done before with the same config and options, '
-                  f'reusing {run_dir / "result.json"}')
-            results.append(read_result(run_dir))
-            continue
-        print(f'[compare] {run_dir.name}: ' + ('resuming from its last checkpoint'
-                                              if plan == 'resume' else 'training'), flush=True)
-        start_run(run_dir, spec)
-        subprocess.run(train_command(args, args.config, run_dir, spec['options'],
-                                     resume=plan == 'resume'),
-                       check=True, env={**os.environ, 'PYTHON': sys.executable})
-        results.append(finish_run(run_dir, spec, final_metrics(run_dir, metrics)))
+
+    def train(run_dir, options, resume):
+        subprocess.run(train_command(args, args.config, run_dir, options, resume), check=True,
+                       env={**os.environ, 'PYTHON': sys.executable})
+
+    try:
+        results = run_sweep(args.config, cfg, args.activations, args.seeds, root,
+                            args.cfg_options, golu_mm.__version__, args.force, train,
+                            log=lambda line: print(line, flush=True))
+    except StaleRunError as exc:
+        parser.error(str(exc))
     rows = aggregate(results, metrics)
     paths = write_table(rows, metrics, root)
     print(paths['markdown'].read_text())

@@ -91,7 +91,7 @@ def main(argv=None):
     model, cfg = runner.build_model(config, checkpoint, cfg_options=opts)
     image = sorted((Path(args.data_root) / ('coco/val' if args.task == 'det'
                                             else 'ade/images/validation')).glob('*.png'))[0]
-    plot_activation_distributions(model.backbone, runner.image_tensor(image, cfg),
+    plot_activation_distributions(model.backbone, runner.image_tensor(image, model),
                                   plots / 'activation_distribution.png',
                                   title=f'GoLU backbone outputs per layer: {image.name}')
 

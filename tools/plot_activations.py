@@ -29,7 +29,7 @@ def main(argv=None):
         from golu_mm.openmmlab.runner import build_model, image_tensor
         model, cfg = build_model(args.config, args.checkpoint)
         act = cfg.model.backbone.get('act_cfg', {}).get('type', 'ReLU')
-        path = plot_activation_distributions(model.backbone, image_tensor(args.image, cfg),
+        path = plot_activation_distributions(model.backbone, image_tensor(args.image, model),
                                              args.out, title=f'{act} backbone: {args.image}')
     print(f'wrote {path}')
 

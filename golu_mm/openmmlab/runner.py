@@ -159,19 +159,16 @@ def build_model(config: str, checkpoint: Optional[str] = None,
     return model.eval(), cfg
 
 
-def image_tensor(path: str, cfg: Config) -> torch.Tensor:
-    """An image file as the model's data preprocessor would feed it: (1, 3, H, W), normalised."""
+def image_tensor(path: str, model) -> torch.Tensor:
+    """An image file as the model's own data preprocessor feeds it to the backbone:
+    (1, 3, H, W), channel order, normalisation and padding as the config says."""
     import cv2
     img = cv2.imread(str(path))
     if img is None:
         raise FileNotFoundError(f'cannot read image {path}')
-    pre = cfg.model.data_preprocessor
-    if pre.get('bgr_to_rgb'):
-        img = img[..., ::-1]
-    x = torch.from_numpy(img.copy()).permute(2, 0, 1).float()[None]
-    mean = torch.tensor(pre.get('mean', [0, 0, 0]), dtype=torch.float32).view(1, 3, 1, 1)
-    std = torch.tensor(pre.get('std', [1, 1, 1]), dtype=torch.float32).view(1, 3, 1, 1)
-    return (x - mean) / std
+    image = torch.from_numpy(img).permute(2, 0, 1).contiguous()
+    with torch.no_grad():
+        return model.data_preprocessor({'inputs': [image], 'data_samples': None}, False)['inputs']
 
 
 def tool_arguments(parser, kind: str, argv: Optional[Sequence[str]] = None):

@@ -174,3 +174,20 @@ def test_build_model_refuses_a_mismatched_checkpoint(tmp_path):
         with pytest.raises(RuntimeError, match=r'does not match the model: \d+ missing: '
                                                r'backbone\..*; 2 unexpected: weight, bias'):
             runner.build_model('configs/demo/deeplabv3_golu_demo.py', str(path))
+
+
+def test_image_tensor_is_what_the_preprocessor_feeds(tmp_path):
+    """The demo's plot input goes through the model's own data preprocessor: BGR -> RGB,
+    normalised, padded to the size divisor (32 for Mask R-CNN)."""
+    import cv2
+    import numpy as np
+    img = np.random.default_rng(0).integers(0, 255, (100, 90, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / 'x.png'), img)
+    model, cfg = runner.build_model('configs/mask_rcnn_golu.py')
+    x = runner.image_tensor(tmp_path / 'x.png', model)
+    assert x.shape == (1, 3, 128, 96)
+    pre = cfg.model.data_preprocessor
+    rgb = torch.from_numpy(img[..., ::-1].copy()).permute(2, 0, 1).float()
+    expected = (rgb - torch.tensor(pre.mean).view(3, 1, 1)) / torch.tensor(pre.std).view(3, 1, 1)
+    torch.testing.assert_close(x[0, :, :100, :90], expected)
+    assert (x[0, :, 100:, :] == 0).all()
