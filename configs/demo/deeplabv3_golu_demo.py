@@ -11,8 +11,10 @@ max_iters = 600
 # The schedule below is written for 600 iterations; train_cfg.max_iters=N (tools/demo.py --iters N)
 # rescales it, warm-up included, so that it always ends annealed (golu_mm.openmmlab.config_checks).
 schedule_follows_max_iters = True
-metainfo = dict(classes=('background', 'circle', 'square', 'triangle'),
-                palette=[(0, 0, 0), (220, 20, 60), (0, 128, 255), (60, 180, 75)])
+import golu_mm.data as _data  # noqa: E402 (a module: mmengine keeps it out of the config)
+
+# The label maps use 0 for background and k for the data set's class k.
+metainfo = dict(classes=('background', *_data.CLASSES), palette=[(0, 0, 0), *_data.PALETTE])
 norm_cfg = dict(type='BN', requires_grad=True)
 
 model = dict(

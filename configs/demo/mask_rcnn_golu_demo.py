@@ -10,8 +10,9 @@ max_iters = 600
 # The schedule below is written for 600 iterations; train_cfg.max_iters=N (tools/demo.py --iters N)
 # rescales it, warm-up included, so that it always ends annealed (golu_mm.openmmlab.config_checks).
 schedule_follows_max_iters = True
-metainfo = dict(classes=('circle', 'square', 'triangle'),
-                palette=[(220, 20, 60), (0, 128, 255), (60, 180, 75)])
+import golu_mm.data as _data  # noqa: E402 (a module: mmengine keeps it out of the config)
+
+metainfo = dict(classes=_data.CLASSES, palette=_data.PALETTE)
 width = 64  # FPN and head channels
 
 model = dict(
