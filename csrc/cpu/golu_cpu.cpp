@@ -88,8 +88,6 @@ struct ExpF64 {
     return c10::bit_cast<double>(static_cast<uint64_t>(static_cast<int64_t>(k) + 1023) << 52);
   }
 
-  double operator()(double t) const { return std::exp(t); }
-
   // exp(t), and 0 below kNormal: never subnormal. Clamped and selected without a branch (inputs
   // on both sides of a bound would mispredict it); std::exp's path for |t| >= 512 is slower than
   // its usual one, but cheaper than a mispredicted branch to avoid it.

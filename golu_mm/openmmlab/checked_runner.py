@@ -80,6 +80,15 @@ def mismatch(model, state_dict: dict) -> List[str]:
     return problems
 
 
+def mismatch_error(model, state_dict: dict, filename: str):
+    """A CheckpointError naming what of `filename` does not match the model, or None."""
+    problems = mismatch(model, state_dict)
+    if not problems:
+        return None
+    return CheckpointError(f'checkpoint {filename} does not match the model '
+                           f'({type(model).__name__}): ' + '; '.join(problems))
+
+
 def checkpoints_newest_first(work_dir: str) -> List[str]:
     """The checkpoints of a work dir, the one last_checkpoint names first, then by number."""
     found = []
@@ -115,14 +124,12 @@ class CheckedRunner(Runner):
                     'weights, use load_from (train) or evaluate it with tools/test.py')
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         model = self.model.module if is_model_wrapper(self.model) else self.model
-        problems = mismatch(model, revised_state_dict(checkpoint, revise_keys))
-        if problems:
-            summary = (f'checkpoint {filename} does not match the model '
-                       f'({type(model).__name__}): ' + '; '.join(problems))
+        error = mismatch_error(model, revised_state_dict(checkpoint, revise_keys), filename)
+        if error is not None:
             if not self.cfg.get('load_non_strict', False):
-                raise CheckpointError(summary + '. Was it saved for another model or config? '
+                raise CheckpointError(f'{error}. Was it saved for another model or config? '
                                       '--non-strict loads the matching part anyway')
-            loud = f'NON-STRICT LOAD: {summary}. The rest of the model keeps its initial weights'
+            loud = f'NON-STRICT LOAD: {error}. The rest of the model keeps its initial weights'
             self.logger.warning(loud)
             warnings.warn(loud, RuntimeWarning, stacklevel=2)
         checkpoint = _load_checkpoint_to_model(model, checkpoint, strict=False,
@@ -166,7 +173,6 @@ class CheckedRunner(Runner):
                 warnings.warn(message, RuntimeWarning, stacklevel=2)
                 continue
             self.logger.info(f'Auto resumed from the latest readable checkpoint {path}.')
-            self._has_loaded = True
             return
         if candidates:
             raise UnreadableCheckpointError(

@@ -67,15 +67,15 @@ def merge_options(cfg: Config, options: Optional[dict]) -> Config:
     return cfg
 
 
-def _walk(node, key=None) -> Iterator:
-    """(key, value, parent) of every item in a config tree."""
+def _walk(node) -> Iterator:
+    """(key, value, parent) of every dict item in a config tree."""
     if isinstance(node, dict):
         for k, v in node.items():
             yield k, v, node
-            yield from _walk(v, k)
+            yield from _walk(v)
     elif isinstance(node, (list, tuple)):
         for v in node:
-            yield from _walk(v, key)
+            yield from _walk(v)
 
 
 def annotation_files(cfg: Config) -> List[str]:

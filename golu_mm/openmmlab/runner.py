@@ -141,7 +141,7 @@ def build_model(config: str, checkpoint: Optional[str] = None,
     cfg = load_config(config, cfg_options, None, 'none')
     from mmengine.registry import DefaultScope
 
-    from .checked_runner import CheckpointError, mismatch, read_checkpoint, revised_state_dict
+    from .checked_runner import mismatch_error, read_checkpoint, revised_state_dict
     scope = codebase_of(cfg)
     with DefaultScope.overwrite_default_scope(scope):
         if scope == 'mmdet':
@@ -151,10 +151,9 @@ def build_model(config: str, checkpoint: Optional[str] = None,
         model = MODELS.build(cfg.model)
     if checkpoint:
         state_dict = revised_state_dict(read_checkpoint(checkpoint), [(r'^module\.', '')])
-        problems = mismatch(model, state_dict)
-        if problems:
-            raise CheckpointError(f'checkpoint {checkpoint} does not match the model: '
-                                  + '; '.join(problems))
+        error = mismatch_error(model, state_dict, checkpoint)
+        if error is not None:
+            raise error
         model.load_state_dict(state_dict)
     return model.eval(), cfg
 

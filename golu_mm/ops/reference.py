@@ -68,8 +68,8 @@ def golu_forward(x: Tensor, alpha: float = 1.0, beta: float = 1.0, gamma: float 
     xw = _widened(x)
     alpha, beta, gamma = _in_compute_type(xw, alpha, beta, gamma)
     if _is_linear(alpha, beta, gamma):
-        y = _zero_where(torch.full_like(xw, alpha * math.exp(-beta)) == 0,
-                        xw * (alpha * math.exp(-beta)))
+        c = alpha * math.exp(-beta)
+        y = xw * c if c != 0 else torch.zeros_like(xw)  # 0 * inf is 0 here: GoLU is then 0
     else:
         y = _times_exp(alpha * xw, -beta * torch.exp(-gamma * xw))
     return _keep_nan(xw, y).to(x.dtype)

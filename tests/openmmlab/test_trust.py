@@ -171,8 +171,9 @@ def test_build_model_refuses_a_mismatched_checkpoint(tmp_path):
     torch.save({'state_dict': nn.Linear(2, 2).state_dict()}, path)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        with pytest.raises(RuntimeError, match=r'does not match the model: \d+ missing: '
-                                               r'backbone\..*; 2 unexpected: weight, bias'):
+        with pytest.raises(RuntimeError, match=r'does not match the model \(EncoderDecoder\): '
+                                               r'\d+ missing: backbone\..*; 2 unexpected: '
+                                               r'weight, bias'):
             runner.build_model('configs/demo/deeplabv3_golu_demo.py', str(path))
 
 
