@@ -1,5 +1,5 @@
-"""Evaluate a checkpoint of an mmdet or mmseg model, as their tools/test.py (prints COCO bbox/segm
-AP for detectors, mIoU for segmenters):
+"""Evaluate a checkpoint of an mmdet, mmseg or mmpretrain model, as their tools/test.py (prints
+COCO bbox/segm AP for detectors, mIoU for segmenters, top-1/top-5 accuracy for classifiers):
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE_OR_DIR] [--show-dir DIR]
         [--non-strict] [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]

@@ -1,4 +1,5 @@
-"""Train an mmdet or mmseg model (the config's default_scope decides), as their tools/train.py:
+"""Train an mmdet, mmseg or mmpretrain model (the config's default_scope decides), as their
+tools/train.py:
 
     python tools/train.py configs/mask_rcnn_golu.py [--work-dir DIR] [--resume [CKPT]] [--amp]
         [--non-strict] [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]

@@ -3,12 +3,14 @@
 - importing this package registers ``GoLU`` (and ``Mish``) in mmengine's root MODELS registry, so
   ``dict(type='GoLU')`` works as any ``act_cfg``, in ``ConvModule`` and from every scope, and
   allow-lists what mmengine checkpoints hold for torch's ``weights_only`` loading (checkpoint);
-- ``golu_mm.openmmlab.mmdet_models`` / ``mmseg_models`` add the ``Act*`` backbones and heads of
-  each codebase: the module a config names in ``custom_imports`` (the mmdet ``projects/`` way),
-  so the configs also run with mmdet's and mmseg's own tools.
+- ``golu_mm.openmmlab.mmdet_models`` / ``mmseg_models`` / ``mmpretrain_models`` add the ``Act*``
+  backbones and heads of each codebase: the module a config names in ``custom_imports`` (the mmdet
+  ``projects/`` way), so the configs also run with each codebase's own tools;
+- ``ActivationMetaHook`` (pretrained) records a backbone's activation in its checkpoints.
 """
 from .activations import register_activations
 from .checkpoint import allow_mmengine_checkpoints
+from .pretrained import ActivationMetaHook  # noqa: F401 (registers the hook)
 
 register_activations()
 allow_mmengine_checkpoints()

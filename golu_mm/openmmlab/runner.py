@@ -1,4 +1,4 @@
-"""What tools/train.py and tools/test.py do, following mmdet's and mmseg's own tools: load the
+"""What tools/train.py and tools/test.py do, following mmdet's, mmseg's and mmpretrain's tools: load the
 config, apply the command-line options, pick the codebase from the config's default_scope, adapt
 the config to the machine, and run mmengine's Runner."""
 import importlib
@@ -16,25 +16,25 @@ from .checked_runner import CheckedRunner
 from .config_checks import (add_cfg_options_argument, check_data_files, fit_schedule_to_length,
                             merge_options)
 
-CODEBASES = ('mmdet', 'mmseg')
+CODEBASES = ('mmdet', 'mmseg', 'mmpretrain')
 
 
 def codebase_of(cfg: Config) -> str:
     scope = cfg.get('default_scope')
     if scope not in CODEBASES:
         raise ValueError(f"config default_scope must be one of {CODEBASES}, got {scope!r}: "
-                         'inherit an mmdet:: or mmseg:: base config')
+                         'inherit an mmdet::, mmseg:: or mmpretrain:: base config')
     return scope
 
 
 def register_codebase(scope: str) -> None:
     """Register the codebase's modules (as its own tools do) and golu_mm's adapters for it."""
-    if scope == 'mmdet':
-        from mmdet.utils import register_all_modules
-    else:
-        from mmseg.utils import register_all_modules
-    register_all_modules(init_default_scope=False)
+    importlib.import_module(f'{scope}.utils').register_all_modules(init_default_scope=False)
     importlib.import_module(f'golu_mm.openmmlab.{scope}_models')
+
+
+def model_registry(scope: str):
+    return importlib.import_module(f'{scope}.registry').MODELS
 
 
 def replace_sync_bn(node):
@@ -122,6 +122,8 @@ def test(config: str, checkpoint: str, work_dir: Optional[str] = None, out: Opti
         cfg.default_hooks.visualization.draw = True
         if scope == 'mmdet':
             cfg.default_hooks.visualization.test_out_dir = show_dir
+        elif scope == 'mmpretrain':
+            cfg.default_hooks.visualization.update(enable=True, out_dir=show_dir)
         else:  # mmseg's hook draws every `interval`-th image (default 50): draw them all
             cfg.visualizer.save_dir = show_dir
             cfg.default_hooks.visualization.interval = 1
@@ -132,6 +134,9 @@ def test(config: str, checkpoint: str, work_dir: Optional[str] = None, out: Opti
     if out and scope == 'mmdet':  # mmdet: a pickle of the raw results
         from mmdet.evaluation import DumpDetResults
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=out))
+    elif out and scope == 'mmpretrain':  # mmpretrain: a pickle of the predictions
+        from mmengine.evaluator import DumpResults
+        runner.test_evaluator.metrics.append(DumpResults(out_file_path=out))
     return runner.test()
 
 
@@ -143,12 +148,10 @@ def build_model(config: str, checkpoint: Optional[str] = None,
 
     from .checked_runner import mismatch_error, read_checkpoint, revised_state_dict
     scope = codebase_of(cfg)
+    if cfg.get('data_preprocessor') is not None:  # as mmengine's Runner builds it
+        cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
     with DefaultScope.overwrite_default_scope(scope):
-        if scope == 'mmdet':
-            from mmdet.registry import MODELS
-        else:
-            from mmseg.registry import MODELS
-        model = MODELS.build(cfg.model)
+        model = model_registry(scope).build(cfg.model)
     if checkpoint:
         state_dict = revised_state_dict(read_checkpoint(checkpoint), [(r'^module\.', '')])
         error = mismatch_error(model, state_dict, checkpoint)
@@ -175,7 +178,7 @@ def tool_arguments(parser, kind: str, argv: Optional[Sequence[str]] = None):
     parser.add_argument('config', help='config file')
     if kind == 'test':
         parser.add_argument('checkpoint', help='checkpoint file')
-        parser.add_argument('--out', help='mmdet: results pickle; mmseg: directory of predictions')
+        parser.add_argument('--out', help='mmdet, mmpretrain: results pickle; mmseg: directory of predictions')
         parser.add_argument('--show-dir', help='directory to save drawn predictions')
     parser.add_argument('--work-dir', help='where logs and checkpoints go')
     if kind == 'train':

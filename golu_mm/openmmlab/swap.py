@@ -3,7 +3,8 @@
 Activations hold no parameters or buffers, so swapping them keeps the state_dict keys identical to
 upstream's: ReLU checkpoints (torchvision://resnet50, open-mmlab://resnet50_v1c, ...) load as is.
 Only a model's own activations are swapped: a ResNet's stem and block activations, not the ReLUs
-inside plugins such as ContextBlock, so an activation comparison changes nothing else.
+inside plugins such as ContextBlock, so an activation comparison changes nothing else. A ResNet's
+``init_cfg=dict(type='Pretrained', checkpoint=...)`` loads strictly (golu_mm.openmmlab.pretrained).
 """
 import copy
 from typing import List, Tuple
@@ -22,10 +23,10 @@ def check_act_cfg(act_cfg) -> dict:
 
 
 def resnet_activations(resnet: nn.Module) -> List[Tuple[nn.Module, str]]:
-    """(parent, attribute) of a ResNet's own activations: the stem's and each block's `relu`."""
+    """(parent, attribute) of a ResNet's own activations: the stem's (a deep stem's ReLUs, flat
+    as in mmdet/mmseg or inside ConvModules as in mmpretrain) and each block's `relu`."""
     if getattr(resnet, 'deep_stem', False):
-        slots = [(resnet.stem, name) for name, child in resnet.stem.named_children()
-                 if type(child) is nn.ReLU]
+        slots = all_relus(resnet.stem)
     else:
         slots = [(resnet, 'relu')]
     for layer_name in resnet.res_layers:
@@ -57,7 +58,17 @@ class ActCfgMixin:
 
 
 class ResNetActCfgMixin(ActCfgMixin):
-    """ActCfgMixin for ResNet-family backbones: the stem and block activations only."""
+    """ActCfgMixin for ResNet-family backbones: the stem and block activations only. A
+    ``Pretrained`` init_cfg loads the backbone strictly: every key or an error naming them."""
 
     def activation_slots(self) -> List[Tuple[nn.Module, str]]:
         return resnet_activations(self)
+
+    def init_weights(self):
+        init_cfg = self.init_cfg
+        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+            from .pretrained import load_backbone
+            load_backbone(self, init_cfg['checkpoint'], init_cfg.get('prefix'))
+            self._is_init = True
+            return
+        super().init_weights()

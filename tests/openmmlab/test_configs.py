@@ -43,8 +43,9 @@ def test_config_builds_with_the_declared_activations(name):
     if 'whole' in name:
         assert set().union(*heads.values()) == {act}
         assert ('rpn_head' in heads) == (codebase_of(cfg) == 'mmdet')
-    elif act == 'GoLU':
-        assert set().union(*heads.values()) == {'ReLU'}  # backbone only: heads stay upstream
+    elif act == 'GoLU':  # backbone only: heads stay upstream (a classifier's have none)
+        upstream = set() if codebase_of(cfg) == 'mmpretrain' else {'ReLU'}
+        assert set().union(*heads.values()) == upstream
 
 
 def test_golu_config_differs_from_upstream_only_in_the_backbone():
@@ -73,9 +74,10 @@ def unscoped(node):
 
 
 @pytest.mark.parametrize('name,codebase', [('mask_rcnn_golu.py', 'mmdet'),
-                                           ('deeplabv3_golu.py', 'mmseg')])
+                                           ('deeplabv3_golu.py', 'mmseg'),
+                                           ('pretrain/resnet50_golu_in1k.py', 'mmpretrain')])
 def test_config_works_without_golu_mm_tools(name, codebase):
-    """As mmdet's / mmseg's own tools/train.py load it: custom_imports brings in golu_mm's
+    """As mmdet's / mmseg's / mmpretrain's own tools/train.py load it: custom_imports brings in golu_mm's
     adapters (nothing imports golu_mm beforehand) and the model builds with GoLU."""
     code = f'''
 import sys

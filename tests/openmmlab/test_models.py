@@ -6,6 +6,7 @@ from torch import nn
 
 from golu_mm import GoLU, golu
 from golu_mm.openmmlab import mmdet_models as det
+from golu_mm.openmmlab import mmpretrain_models as pre
 from golu_mm.openmmlab import mmseg_models as seg
 
 BACKBONES = [
@@ -17,6 +18,11 @@ BACKBONES = [
     (seg.ActResNetV1c, seg.ResNetV1c, dict(depth=50, dilations=(1, 1, 2, 4),
                                            strides=(1, 2, 1, 1), contract_dilation=True)),
     (seg.ActResNetV1d, seg.ResNetV1d, dict(depth=18)),
+    # mmpretrain: the stem ReLU is hard-coded upstream; V1c/V1d stems are ConvModules.
+    (pre.ActResNet, pre.ResNet, dict(depth=18)),
+    (pre.ActResNet, pre.ResNet, dict(depth=50)),
+    (pre.ActResNetV1c, pre.ResNetV1c, dict(depth=50)),
+    (pre.ActResNetV1d, pre.ResNetV1d, dict(depth=18)),
 ]
 IDS = [f'{a.__module__.split(".")[-1]}.{a.__name__}-{k["depth"]}' for a, _, k in BACKBONES]
 

@@ -54,7 +54,7 @@ def test_imports_with_only_torch():
     """With OpenMMLab hidden, golu_mm still imports and computes."""
     code = '''
 import sys
-for name in ("mmcv", "mmengine", "mmdet", "mmseg"):
+for name in ("mmcv", "mmengine", "mmdet", "mmseg", "mmpretrain"):
     sys.modules[name] = None  # makes `import name` raise ImportError
 import torch, golu_mm
 print(golu_mm.golu(torch.zeros(2)).tolist())

@@ -1,0 +1,141 @@
+"""Backbone weights across codebases, loaded strictly, with the activation they were trained with.
+
+A backbone checkpoint may be an mmpretrain classifier (``backbone.``/``neck.``/``head.`` keys), an
+mmdet/mmseg model, a torchvision ResNet (``fc.`` classifier) or a plain backbone state_dict
+(tools/extract_backbone.py). `backbone_state_dict` reduces each to the backbone's own keys in the
+layout of the model that loads it: mmpretrain builds a deep stem (V1c/V1d) from ConvModules
+(``stem.0.conv.weight``) where mmdet and mmseg use a flat Sequential (``stem.0.weight``).
+Loading refuses missing, unexpected or mis-shaped keys by name (mmengine only logs them, which
+leaves a silently random backbone), and warns once when the checkpoint's activation differs from
+the model's. Pretraining runs record their activation in the checkpoint's ``meta['act_cfg']``.
+"""
+import re
+import warnings
+from collections import OrderedDict
+from typing import Optional
+
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.registry import HOOKS
+
+from .checked_runner import CheckpointError, mismatch, read_checkpoint
+
+KNOWN_RELU_SOURCES = ('torchvision://', 'open-mmlab://', 'mmcls://')  # upstream ImageNet weights
+_CONV_MODULE_STEM = re.compile(r'^stem\.(\d)\.(conv|bn)\.')
+_FLAT_STEM = re.compile(r'^stem\.(\d)\.')
+_warned = set()
+
+
+def _to_flat_stem(key: str) -> str:
+    """mmpretrain's ``stem.i.conv.`` / ``stem.i.bn.`` -> mmcv's ``stem.(3i).`` / ``stem.(3i+1).``"""
+    match = _CONV_MODULE_STEM.match(key)
+    if not match:
+        return key
+    index = 3 * int(match.group(1)) + (match.group(2) == 'bn')
+    return f'stem.{index}.' + key[match.end():]
+
+
+def _to_conv_module_stem(key: str) -> str:
+    match = _FLAT_STEM.match(key)
+    if not match or _CONV_MODULE_STEM.match(key):
+        return key
+    block, part = divmod(int(match.group(1)), 3)
+    return f'stem.{block}.{("conv", "bn")[part]}.' + key[match.end():]
+
+
+def backbone_state_dict(checkpoint: dict, model_keys, prefix: Optional[str] = None) -> OrderedDict:
+    """The backbone weights of `checkpoint` named as in `model_keys` (the loading backbone's
+    state_dict keys): wrapper ``module.`` and the ``prefix`` (default: ``backbone.`` when present)
+    stripped and other parts dropped, a torchvision ``fc.`` classifier dropped, the deep stem
+    renamed to the model's layout."""
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    state_dict = OrderedDict((re.sub(r'^module\.', '', k), v) for k, v in state_dict.items())
+    if prefix is None and any(k.startswith('backbone.') for k in state_dict):
+        prefix = 'backbone.'
+    if prefix:
+        state_dict = OrderedDict((k[len(prefix):], v) for k, v in state_dict.items()
+                                 if k.startswith(prefix))
+        if not state_dict:
+            raise CheckpointError(f'the checkpoint has no key starting with {prefix!r}')
+    model_keys = set(model_keys)
+    if not any(k.startswith('fc.') for k in model_keys):
+        state_dict = OrderedDict((k, v) for k, v in state_dict.items() if not k.startswith('fc.'))
+    conv_module_stem = any(_CONV_MODULE_STEM.match(k) for k in model_keys)
+    rename = _to_conv_module_stem if conv_module_stem else _to_flat_stem
+    return OrderedDict((rename(k), v) for k, v in state_dict.items())
+
+
+def checkpoint_act_cfg(checkpoint: dict, filename: str) -> Optional[dict]:
+    """The activation a checkpoint was trained with: its meta's act_cfg, ReLU for upstream's
+    ImageNet weights, None when unknown."""
+    act_cfg = (checkpoint.get('meta') or {}).get('act_cfg') if 'state_dict' in checkpoint else None
+    if act_cfg is None and filename.startswith(KNOWN_RELU_SOURCES):
+        act_cfg = dict(type='ReLU')
+    return act_cfg
+
+
+def _act_type(act_cfg) -> Optional[str]:
+    return None if act_cfg is None else act_cfg.get('type')
+
+
+def warn_activation_mismatch(checkpoint_act: Optional[dict], model_act: Optional[dict],
+                             filename: str) -> None:
+    """Warn (once per checkpoint and pair) when a backbone is loaded into a model whose
+    activation differs from the one it was trained with."""
+    ours, theirs = _act_type(model_act), _act_type(checkpoint_act)
+    if ours is None or theirs is None or ours == theirs:
+        return
+    key = (filename, theirs, ours)
+    if key in _warned:
+        return
+    _warned.add(key)
+    warnings.warn(f'backbone {filename} was pretrained with {theirs} ({checkpoint_act}) but the '
+                  f'model uses {ours} ({model_act}): not an activation-matched comparison',
+                  UserWarning, stacklevel=3)
+
+
+def load_backbone(backbone, filename: str, prefix: Optional[str] = None) -> None:
+    """Load the backbone weights of checkpoint `filename` into `backbone`, all of them or none."""
+    checkpoint = read_checkpoint(filename)
+    own = backbone.state_dict()
+    state_dict = backbone_state_dict(checkpoint, own.keys(), prefix)
+    for key in own:  # BatchNorm restores a missing counter itself (old torchvision files)
+        if key.endswith('num_batches_tracked') and key not in state_dict:
+            state_dict[key] = own[key]
+    problems = mismatch(backbone, state_dict)
+    if problems:
+        raise CheckpointError(f'backbone checkpoint {filename} does not match '
+                              f'{type(backbone).__name__}: ' + '; '.join(problems) +
+                              '. Pretrained with another depth or stem (ResNet vs V1c/V1d)?')
+    warn_activation_mismatch(checkpoint_act_cfg(checkpoint, filename),
+                             getattr(backbone, 'act_cfg', None), filename)
+    backbone.load_state_dict(state_dict)
+
+
+def extract_backbone(checkpoint_file: str, out_file: str) -> dict:
+    """Write the backbone of a checkpoint as ``{'state_dict': plain backbone weights (torchvision
+    names; mmcv's flat deep stem), 'meta': {'act_cfg', 'source'}}``; returns what was written."""
+    import torch
+    checkpoint = read_checkpoint(checkpoint_file)
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    if not any(k.startswith(('backbone.', 'module.backbone.')) for k in state_dict):
+        raise CheckpointError(f'{checkpoint_file} has no backbone.* keys: not a classifier, '
+                              'detector or segmentor checkpoint')
+    weights = backbone_state_dict(checkpoint, model_keys=())
+    result = {'state_dict': weights,
+              'meta': {'act_cfg': checkpoint_act_cfg(checkpoint, checkpoint_file),
+                       'source': checkpoint_file}}
+    torch.save(result, out_file)
+    return result
+
+
+@HOOKS.register_module(force=True)
+class ActivationMetaHook(Hook):
+    """Records the backbone's act_cfg in every checkpoint's meta (the pretraining configs use
+    it), so that a fine-tune can tell which activation its backbone was trained with."""
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        act_cfg = getattr(getattr(model, 'backbone', None), 'act_cfg', None)
+        if act_cfg is not None:
+            checkpoint.setdefault('meta', {})['act_cfg'] = dict(act_cfg)
