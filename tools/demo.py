@@ -4,6 +4,8 @@ backbone on the CPU, evaluate it with COCO metrics, plot the activations, and pr
     python tools/demo.py                 # Mask R-CNN, about 6 minutes on 2 cores
     python tools/demo.py --task seg      # DeepLabV3 on the same scenes (mIoU)
     python tools/demo.py --iters 0       # evaluate the untrained model (the baseline)
+    python tools/demo.py --pretrain      # pretrain the GoLU backbone (classification), fine-tune
+                                         # Mask R-CNN from it, and compare with from scratch
 """
 import argparse
 import sys
@@ -15,7 +17,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from golu_mm.analysis import plot_activation_distributions, plot_activation_functions  # noqa
-from golu_mm.data import config_options, generate  # noqa: E402
+from golu_mm.data import config_options, generate, generate_classification  # noqa: E402
 from golu_mm.openmmlab import runner  # noqa: E402
 
 TASKS = {
@@ -25,6 +27,7 @@ TASKS = {
     'seg': dict(config='configs/demo/deeplabv3_golu_demo.py', model='DeepLabV3',
                 metrics=[('mIoU', 'mIoU'), ('mAcc', 'mAcc'), ('aAcc', 'aAcc')]),
 }
+PRETRAIN_CONFIG = 'configs/demo/resnet_golu_pretrain_demo.py'
 
 
 def say(step, text):
@@ -49,6 +52,46 @@ def untrained_checkpoint(config, opts, work_dir):
     return str(path)
 
 
+def train_and_test(config, work_dir, opts, iters):
+    """Train `config` for `iters` iterations, evaluate its last checkpoint; (metrics, checkpoint)."""
+    runner.train(config, work_dir=str(work_dir), cfg_options=opts)
+    checkpoint = str(Path(work_dir) / f'iter_{iters}.pth')
+    return runner.test(config, checkpoint, work_dir=str(work_dir), cfg_options=opts), checkpoint
+
+
+def pretrain_demo(args, work_dir, start):
+    """Pretrain the demo backbone with GoLU on the single-shape images, fine-tune Mask R-CNN
+    from it, train Mask R-CNN from scratch alongside, and print the three numbers."""
+    task, config = TASKS['det'], str(ROOT / TASKS['det']['config'])
+    cls_root = f'{args.data_root}_cls'
+    say('1/4', f'data: scenes in {args.data_root}, single-shape images in {cls_root}')
+    generate(args.data_root, args.num_train, args.num_val, args.size, args.seed)
+    generate_classification(cls_root, seed=args.seed)
+    opts = data_options('det', args.data_root, args.iters)
+
+    iters = args.pretrain_iters
+    say('2/4', f'pretraining the GoLU backbone on shape classification for {iters} iterations')
+    pre_opts = {'train_cfg.max_iters': iters, **config_options(cls_root, detection=False)}
+    pre_metrics, backbone = train_and_test(str(ROOT / PRETRAIN_CONFIG), work_dir / 'pretrain',
+                                           pre_opts, iters)
+    say('3/4', f'fine-tuning {task["model"]} from {backbone} for {args.iters} iterations')
+    init = {'model.backbone.init_cfg': dict(_delete_=True, type='Pretrained', checkpoint=backbone)}
+    tuned, _ = train_and_test(config, work_dir / 'finetune', {**opts, **init}, args.iters)
+    say('4/4', f'training {task["model"]} from scratch for {args.iters} iterations (the reference)')
+    scratch, _ = train_and_test(config, work_dir / 'scratch', opts, args.iters)
+
+    print('\n' + '=' * 72)
+    print(f'golu_mm pretraining demo: GoLU backbone, {task["model"]}, {args.iters} iterations '
+          'on CPU')
+    print(f'  pretrain top-1   {pre_metrics["accuracy/top1"]:.1f} % (3 shapes, chance 33.3 %)')
+    print(f'  {"":<12} {"from scratch":>13} {"pretrained":>11}')
+    for label, key in task['metrics']:
+        print(f'  {label:<12} {scratch[key]:>13.3f} {tuned[key]:>11.3f}')
+    print(f'  time       {(time.time() - start) / 60:.1f} min; logs in {work_dir}')
+    print('=' * 72)
+    return {'pretrain': pre_metrics, 'finetune': tuned, 'scratch': scratch}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--task', choices=list(TASKS), default='det')
@@ -59,13 +102,24 @@ def main(argv=None):
     parser.add_argument('--size', type=int, default=128)
     parser.add_argument('--seed', type=int, default=0, help='data seed')
     parser.add_argument('--work-dir', default=None)
+    parser.add_argument('--pretrain', action='store_true',
+                        help='pretrain the backbone first, then compare fine-tuned with scratch')
+    parser.add_argument('--pretrain-iters', type=int, default=2000,
+                        help='pretraining iterations (with --pretrain)')
     args = parser.parse_args(argv)
-    if args.iters < 0:
-        parser.error('--iters must be >= 0')
+    if args.iters < 0 or (args.pretrain and args.iters == 0):
+        parser.error('--iters must be >= 0 (>= 1 with --pretrain)')
+    if args.pretrain_iters < 1:
+        parser.error('--pretrain-iters must be >= 1')
+    if args.pretrain and args.task != 'det':
+        parser.error('--pretrain runs the Mask R-CNN demo (--task det)')
+    start = time.time()
+    if args.pretrain:
+        return pretrain_demo(args, Path(args.work_dir or ROOT / 'work_dirs' / 'demo_pretrain'),
+                             start)
     task = TASKS[args.task]
     config = str(ROOT / task['config'])
     work_dir = Path(args.work_dir or ROOT / 'work_dirs' / f'demo_{args.task}')
-    start = time.time()
 
     say('1/4', f'data: {args.num_train}+{args.num_val} synthetic scenes of {args.size} px '
                f'(seed {args.seed}) in {args.data_root}')
@@ -75,15 +129,14 @@ def main(argv=None):
     if args.iters:
         say('2/4', f'training {task["model"]} with a GoLU backbone for {args.iters} iterations '
                    f'on {torch.get_num_threads()} CPU threads (logs: {work_dir})')
-        runner.train(config, work_dir=str(work_dir), cfg_options=opts)
-        checkpoint = str(work_dir / f'iter_{args.iters}.pth')
+        metrics, checkpoint = train_and_test(config, work_dir, opts, args.iters)
     else:
         say('2/4', 'no training (--iters 0): evaluating the randomly initialised model')
         checkpoint = untrained_checkpoint(config, opts, work_dir)
+        metrics = runner.test(config, checkpoint, work_dir=str(work_dir), cfg_options=opts)
     trained_s = time.time() - start
 
-    say('3/4', f'evaluating {checkpoint} on the validation scenes')
-    metrics = runner.test(config, checkpoint, work_dir=str(work_dir), cfg_options=opts)
+    say('3/4', f'evaluated {checkpoint} on the validation scenes')
 
     say('4/4', 'plots')
     plots = work_dir / 'plots'
@@ -100,7 +153,7 @@ def main(argv=None):
     print(f'golu_mm demo: {task["model"]}, GoLU backbone, {args.iters} iterations on CPU')
     for label, key in task['metrics']:
         print(f'  {label:<10} {metrics[key]:.3f}')
-    print(f'  time       {total / 60:.1f} min (training {trained_s / 60:.1f} min)')
+    print(f'  time       {total / 60:.1f} min (training and evaluation {trained_s / 60:.1f} min)')
     print(f'  checkpoint {checkpoint}')
     print(f'  logs       {work_dir}')
     print(f'  plots      {plots}/activation_functions.png, activation_distribution.png')

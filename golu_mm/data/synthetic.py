@@ -6,6 +6,10 @@ ones), on textured backgrounds. Written twice from the same scenes:
     <root>/ade/images/{training,validation}/NNNNNN.png
     <root>/ade/annotations/{training,validation}/NNNNNN.png  (0 = background, k = class k)
 
+and, for classification pretraining (mmpretrain's CustomDataset layout), images of one shape each:
+
+    <root>/{train,val}/{circle,square,triangle}/NNNNNN.png
+
 Generation is cached: a second call with the same parameters reuses the files, after checking
 each against the sha256 recorded when it was written; a missing, empty or altered file makes it
 regenerate the set (so a damaged dataset fails before training, not after).
@@ -33,9 +37,9 @@ def _background(rng, size):
     return img
 
 
-def _shape_mask(rng, cls, size):
+def _shape_mask(rng, cls, size, radius_range=(0.08, 0.24)):
     mask = np.zeros((size, size), np.uint8)
-    radius = rng.uniform(0.08, 0.24) * size
+    radius = rng.uniform(*radius_range) * size
     cx, cy = rng.uniform(radius * 0.6, size - radius * 0.6, 2)
     if CLASSES[cls] == 'circle':
         cv2.circle(mask, (round(cx), round(cy)), round(radius), 1, -1)
@@ -71,6 +75,15 @@ def render_scene(rng, size):
     return np.clip(img, 0, 255).astype(np.uint8), instances
 
 
+def render_shape(rng, cls, size):
+    """One image (BGR uint8) showing a single shape of class `cls` on a textured background, as
+    a detection scene's shape seen close up (a larger share of the image)."""
+    img = _background(rng, size)
+    mask = _shape_mask(rng, cls, size, radius_range=(0.2, 0.4))
+    img[mask] = (rng.uniform(0, 255, 3) * _texture(rng, size))[mask]
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
 def _coco_annotation(ann_id, image_id, cls, mask):
     rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
     x, y, w, h = (float(v) for v in mask_utils.toBbox(rle))
@@ -80,6 +93,7 @@ def _coco_annotation(ann_id, image_id, cls, mask):
 
 
 def _write_split(root, split, count, size, rng, first_id):
+    """Write one split of the scenes in both formats; returns the file names written."""
     coco_dir = root / 'coco' / split
     ade_img = root / 'ade' / 'images' / SPLITS[split]
     ade_ann = root / 'ade' / 'annotations' / SPLITS[split]
@@ -102,29 +116,65 @@ def _write_split(root, split, count, size, rng, first_id):
     ann_file.parent.mkdir(parents=True, exist_ok=True)
     ann_file.write_text(json.dumps(
         {'images': images, 'annotations': annotations, 'categories': categories}, sort_keys=True))
+    names = [str(ann_file.relative_to(root))]
+    for i in range(first_id, first_id + count):
+        name = f'{i:06d}.png'
+        names += [f'coco/{split}/{name}', f'ade/images/{SPLITS[split]}/{name}',
+                  f'ade/annotations/{SPLITS[split]}/{name}']
+    return names
 
 
-def generate(root, num_train=200, num_val=50, size=128, seed=0) -> Path:
-    """Write (or reuse) the dataset under `root`; returns root."""
+def _write_classification_split(root, split, count, size, rng, first_id):
+    """Write one split of single-shape images, classes balanced; returns the file names."""
+    names = []
+    for i in range(count):
+        cls = i % len(CLASSES)
+        name = f'{split}/{CLASSES[cls]}/{first_id + i:06d}.png'
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / name), render_shape(rng, cls, size))
+        names.append(name)
+    return names
+
+
+def _check_sizes(num_train, num_val, size):
     for name, value in (('num_train', num_train), ('num_val', num_val), ('size', size)):
-        if not isinstance(value, int) or value < 1:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f'{name} must be a positive integer, got {value!r}')
     if size < 32:
         raise ValueError(f'size must be at least 32 pixels, got {size}')
+
+
+def _cached(root, params: dict, write_split) -> Path:
+    """Reuse the set under `root` if its stamp matches `params` and its files are intact, else
+    write both splits with write_split(root, split, count, size, rng, first_id)."""
     root = Path(root)
-    params = {'train': num_train, 'val': num_val, 'size': size, 'seed': seed, 'version': 1}
     stamp = root / '.complete'
     problem = _verify(root, stamp, params)
     if problem is None:
         return root
     if problem != 'not generated yet':
         print(f'[golu_mm.data] {root}: {problem}; regenerating', flush=True)
-    rng = np.random.default_rng(seed)
-    _write_split(root, 'train', num_train, size, rng, first_id=0)
-    _write_split(root, 'val', num_val, size, rng, first_id=num_train)
-    files = {name: _sha256(root / name) for name in _expected_files(num_train, num_val)}
+    rng = np.random.default_rng(params['seed'])
+    names = write_split(root, 'train', params['train'], params['size'], rng, 0)
+    names += write_split(root, 'val', params['val'], params['size'], rng, params['train'])
+    files = {name: _sha256(root / name) for name in names}
     stamp.write_text(json.dumps({'params': params, 'files': files}, sort_keys=True))
     return root
+
+
+def generate(root, num_train=200, num_val=50, size=128, seed=0) -> Path:
+    """Write (or reuse) the scenes under `root`; returns root."""
+    _check_sizes(num_train, num_val, size)
+    params = {'train': num_train, 'val': num_val, 'size': size, 'seed': seed, 'version': 1}
+    return _cached(root, params, _write_split)
+
+
+def generate_classification(root, num_train=3000, num_val=300, size=64, seed=0) -> Path:
+    """Write (or reuse) the single-shape classification set under `root`; returns root."""
+    _check_sizes(num_train, num_val, size)
+    params = {'train': num_train, 'val': num_val, 'size': size, 'seed': seed,
+              'kind': 'classification', 'version': 1}
+    return _cached(root, params, _write_classification_split)
 
 
 def config_options(root, detection: bool) -> dict:
@@ -135,17 +185,6 @@ def config_options(root, detection: bool) -> dict:
         ann = f'{root}/coco/annotations/instances_val.json'
         options['val_evaluator.ann_file'] = options['test_evaluator.ann_file'] = ann
     return options
-
-
-def _expected_files(num_train, num_val):
-    names = []
-    for split, first, count in (('train', 0, num_train), ('val', num_train, num_val)):
-        names.append(f'coco/annotations/instances_{split}.json')
-        for i in range(first, first + count):
-            name = f'{i:06d}.png'
-            names += [f'coco/{split}/{name}', f'ade/images/{SPLITS[split]}/{name}',
-                      f'ade/annotations/{SPLITS[split]}/{name}']
-    return names
 
 
 def _sha256(path: Path) -> str:

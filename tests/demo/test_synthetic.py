@@ -1,5 +1,6 @@
 """The synthetic dataset: valid COCO that pycocotools loads, masks consistent with boxes and with
-the ADE-style label maps, deterministic bytes from the seed, cached."""
+the ADE-style label maps, deterministic bytes from the seed, cached; and the single-shape
+classification set in mmpretrain's CustomDataset layout."""
 import json
 
 import cv2
@@ -8,8 +9,8 @@ import pytest
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from golu_mm.data import CLASSES, generate
-from golu_mm.data.synthetic import digest
+from golu_mm.data import CLASSES, generate, generate_classification
+from golu_mm.data.synthetic import digest, render_shape
 
 
 @pytest.fixture(scope='module')
@@ -72,6 +73,33 @@ def test_bad_parameters(tmp_path):
         generate(tmp_path, num_train=0)
     with pytest.raises(ValueError, match='size'):
         generate(tmp_path, size=16)
+    with pytest.raises(ValueError, match='num_val'):
+        generate_classification(tmp_path, num_val=True)
+
+
+def test_classification_set_layout_labels_and_caching(tmp_path, capsys):
+    """train/<class>/*.png and val/<class>/*.png, classes balanced, each image the shape of the
+    class its folder names (re-rendered from the seed), deterministic and cached like the
+    scenes."""
+    root = generate_classification(tmp_path / 'cls', num_train=9, num_val=6, size=64, seed=1)
+    for split, count in (('train', 9), ('val', 6)):
+        assert sorted(p.name for p in (root / split).iterdir()) == sorted(CLASSES)
+        for name in CLASSES:
+            files = sorted((root / split / name).glob('*.png'))
+            assert len(files) == count // 3
+            assert all(cv2.imread(str(f)).shape == (64, 64, 3) for f in files)
+    names = {p.name for p in root.rglob('*.png')}
+    assert len(names) == 15  # unique ids across splits
+    rng = np.random.default_rng(1)
+    for i in range(9):
+        written = cv2.imread(str(root / 'train' / CLASSES[i % 3] / f'{i:06d}.png'))
+        assert np.array_equal(written, render_shape(rng, i % 3, 64))
+    again = generate_classification(tmp_path / 'again', num_train=9, num_val=6, size=64, seed=1)
+    assert digest(again) == digest(root)
+    (root / 'val' / 'square').iterdir().__next__().write_bytes(b'')
+    capsys.readouterr()
+    generate_classification(root, num_train=9, num_val=6, size=64, seed=1)
+    assert 'regenerating' in capsys.readouterr().out and digest(root) == digest(again)
 
 
 @pytest.mark.parametrize('damage', ['corrupt', 'empty', 'missing', 'annotations'])
