@@ -1,9 +1,11 @@
-"""Mean ± std of final metrics per activation over seeds, as markdown, CSV and a bar plot."""
+"""Mean ± std of final metrics per activation over seeds, each activation's difference from the
+first one (mean paired by seed, 95 % confidence interval, Welch t-test p-value), as markdown,
+CSV and plots, and the runs' training-loss and validation curves."""
 import csv
 import math
 import statistics
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from .plots import pyplot, save_figure
 
@@ -29,22 +31,70 @@ def aggregate(results: Sequence[dict], metrics: Sequence[str]) -> List[dict]:
     return rows
 
 
-def markdown(rows: Sequence[dict], metrics: Sequence[str]) -> str:
+def _values(results, activation, metric) -> Dict[int, float]:
+    return {r['seed']: float(r['metrics'][metric]) for r in results
+            if r['activation'] == activation}
+
+
+def differences(results: Sequence[dict], metrics: Sequence[str]) -> List[dict]:
+    """For each activation after the first (the reference) and each metric: the mean of the
+    per-seed differences (activation - reference, seeds both ran), its 95 % confidence interval
+    (Student t, None with fewer than two pairs) and the Welch t-test p-value on the two
+    activations' values (None with fewer than two values on either side or no spread)."""
+    from scipy import stats
+    activations = list(dict.fromkeys(r['activation'] for r in results))
+    rows = []
+    for act in activations[1:]:
+        for m in metrics:
+            ref, ours = _values(results, activations[0], m), _values(results, act, m)
+            paired = [ours[s] - ref[s] for s in sorted(set(ref) & set(ours))]
+            mean = statistics.fmean(paired) if paired else math.nan
+            ci = None
+            if len(paired) > 1:
+                half = (stats.t.ppf(0.975, len(paired) - 1) * statistics.stdev(paired)
+                        / math.sqrt(len(paired)))
+                ci = (mean - half, mean + half)
+            p = None
+            a, b = list(ours.values()), list(ref.values())
+            if len(a) > 1 and len(b) > 1 and (statistics.stdev(a) or statistics.stdev(b)):
+                p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+            rows.append({'activation': act, 'reference': activations[0], 'metric': m,
+                         'pairs': len(paired), 'mean': mean, 'ci95': ci, 'welch_p': p})
+    return rows
+
+
+def _ci_text(row) -> str:
+    return 'n/a' if row['ci95'] is None else f'[{row["ci95"][0]:+.4f}, {row["ci95"][1]:+.4f}]'
+
+
+def markdown(rows: Sequence[dict], metrics: Sequence[str],
+             diffs: Optional[Sequence[dict]] = None) -> str:
     lines = ['| activation | seeds | ' + ' | '.join(metrics) + ' |',
              '|---|---|' + '---|' * len(metrics)]
     for row in rows:
         cells = [f'{row[m][0]:.4f} ± {row[m][1]:.4f}' for m in metrics]
         lines.append(f'| {row["activation"]} | {row["n"]} | ' + ' | '.join(cells) + ' |')
+    if diffs:
+        lines += ['', f'Difference from {diffs[0]["reference"]} (mean over seeds, paired; 95 % CI; '
+                      'Welch t-test p):', '',
+                  '| activation | metric | pairs | mean difference | 95 % CI | Welch p |',
+                  '|---|---|---|---|---|---|']
+        for d in diffs:
+            p = 'n/a' if d['welch_p'] is None else f'{d["welch_p"]:.3f}'
+            lines.append(f'| {d["activation"]} | {d["metric"]} | {d["pairs"]} | '
+                         f'{d["mean"]:+.4f} | {_ci_text(d)} | {p} |')
     return '\n'.join(lines)
 
 
-def write_table(rows: Sequence[dict], metrics: Sequence[str], out_dir) -> Dict[str, Path]:
-    """Writes comparison.md, comparison.csv and comparison.png (first metric, ±std bars)."""
+def write_table(rows: Sequence[dict], metrics: Sequence[str], out_dir,
+                diffs: Optional[Sequence[dict]] = None) -> Dict[str, Path]:
+    """Writes comparison.md (with the differences, if given), comparison.csv and comparison.png
+    (first metric, ±std bars)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {'markdown': out_dir / 'comparison.md', 'csv': out_dir / 'comparison.csv',
              'plot': out_dir / 'comparison.png'}
-    paths['markdown'].write_text(markdown(rows, metrics) + '\n')
+    paths['markdown'].write_text(markdown(rows, metrics, diffs) + '\n')
     with paths['csv'].open('w', newline='') as f:
         writer = csv.writer(f)
         writer.writerow(['activation', 'n'] + [f'{m}_{s}' for m in metrics for s in ('mean', 'std')])
@@ -64,3 +114,33 @@ def write_table(rows: Sequence[dict], metrics: Sequence[str], out_dir) -> Dict[s
     ax.set_title(f'{main}: mean ± std over seeds')
     save_figure(fig, paths['plot'])
     return paths
+
+
+COLOURS = ('tab:blue', 'tab:orange', 'tab:green', 'tab:red', 'tab:purple', 'tab:brown')
+
+
+def plot_curves(runs: Sequence[dict], metric: str, path, title: str = '') -> List[str]:
+    """Training loss and validation `metric` against iteration, one line per run and one colour
+    per activation, saved to `path`. runs: [{'activation', 'seed', 'records': scalars.json
+    records}]. Returns the runs that logged no training loss (shorter than the logging
+    interval), which the plot lacks."""
+    fig, (loss_ax, val_ax) = pyplot().subplots(1, 2, figsize=(10, 3.8))
+    colours, without_loss = {}, []
+    for run in runs:
+        colour = colours.setdefault(run['activation'], COLOURS[len(colours) % len(COLOURS)])
+        label = f'{run["activation"]} seed {run["seed"]}'
+        train = [(r['step'], r['loss']) for r in run['records'] if 'loss' in r and 'step' in r]
+        val = [(r['step'], r[metric]) for r in run['records'] if metric in r and 'step' in r]
+        if train:
+            loss_ax.plot(*zip(*train), color=colour, alpha=0.8, lw=1, label=label)
+        else:
+            without_loss.append(label)
+        if val:
+            val_ax.plot(*zip(*val), color=colour, marker='o', label=label)
+    loss_ax.set(xlabel='iteration', ylabel='training loss', title=f'{title} training loss')
+    val_ax.set(xlabel='iteration', ylabel=metric, title=f'{title} validation {metric}')
+    for ax in (loss_ax, val_ax):
+        if ax.lines:
+            ax.legend(fontsize=7)
+    save_figure(fig, path)
+    return without_loss

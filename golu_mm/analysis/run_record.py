@@ -12,13 +12,17 @@ RESULT_FILE = 'result.json'
 
 
 def run_spec(config: str, config_text: str, options: List[str], activation: str, seed: int,
-             version: str) -> dict:
+             version: str, pretrain: Optional[dict] = None) -> dict:
     """The run's identity: config path and a hash of its resolved text (bases included), the
-    --cfg-options it trains with, activation, seed and golu_mm version."""
-    return {'config': str(config),
+    --cfg-options it trains with, activation, seed, golu_mm version, and the spec of the
+    pretraining run its backbone comes from (if any)."""
+    spec = {'config': str(config),
             'config_sha256': hashlib.sha256(config_text.encode()).hexdigest(),
             'options': list(options), 'activation': activation, 'seed': seed,
             'golu_mm': version}
+    if pretrain is not None:
+        spec['pretrain'] = pretrain
+    return spec
 
 
 def differences(recorded: dict, wanted: dict) -> List[str]:

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from golu_mm import GoLU
-from golu_mm.analysis import aggregate, plot_activation_distributions, plot_activation_functions, write_table
+from golu_mm.analysis import (aggregate, differences, plot_activation_distributions,
+                              plot_activation_functions, plot_curves, write_table)
 from golu_mm.analysis.plots import activation_outputs
 
 RESULTS = [
@@ -44,6 +45,52 @@ def test_write_table(tmp_path):
     assert '| GoLU | 3 | 0.3800 ± 0.0200 | 0.6000 ± 0.0200 |' in md
     assert paths['csv'].read_text().splitlines()[0] == 'activation,n,ap_mean,ap_std,ap50_mean,ap50_std'
     assert is_png(paths['plot'])
+
+
+def test_differences_pair_by_seed_with_t_interval_and_welch_p():
+    (ap, ap50) = differences(RESULTS, ['ap', 'ap50'])
+    # GoLU - ReLU on the seeds both ran (0, 1): 0.06 and 0.06 for ap; 0.08 and 0.06 for ap50.
+    assert (ap['activation'], ap['reference'], ap['metric'], ap['pairs']) == ('GoLU', 'ReLU',
+                                                                               'ap', 2)
+    assert ap['mean'] == pytest.approx(0.06) and ap['ci95'] == pytest.approx((0.06, 0.06))
+    t975_1dof = 12.706204736174707  # Student t quantile, 1 degree of freedom
+    half = t975_1dof * math.sqrt(((0.08 - 0.07) ** 2 + (0.06 - 0.07) ** 2) / 1) / math.sqrt(2)
+    assert ap50['mean'] == pytest.approx(0.07)
+    assert ap50['ci95'] == pytest.approx((0.07 - half, 0.07 + half))
+    # Welch on all values (GoLU 3 seeds, ReLU 2): t and Welch-Satterthwaite dof by hand.
+    va, vb = 0.02 ** 2 / 3, math.sqrt(0.0008) ** 2 / 2
+    t = (0.38 - 0.32) / math.sqrt(va + vb)
+    dof = (va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 1)
+    from scipy import stats
+    assert ap['welch_p'] == pytest.approx(2 * stats.t.sf(t, dof))
+    assert 0 < ap['welch_p'] < 0.2
+
+
+def test_differences_with_one_seed_have_no_interval():
+    (d,) = differences([RESULTS[0], RESULTS[3]], ['ap'])
+    assert d['pairs'] == 1 and d['ci95'] is None and d['welch_p'] is None
+    assert d['mean'] == pytest.approx(0.06)
+
+
+def test_write_table_with_differences(tmp_path):
+    metrics = ['ap', 'ap50']
+    paths = write_table(aggregate(RESULTS, metrics), metrics, tmp_path,
+                        differences(RESULTS, metrics))
+    md = paths['markdown'].read_text()
+    assert 'Difference from ReLU' in md
+    assert '| GoLU | ap | 2 | +0.0600 | [+0.0600, +0.0600] |' in md
+
+
+def test_curves_plot(tmp_path):
+    runs = [{'activation': act, 'seed': seed,
+             'records': [{'step': i, 'loss': 2.0 / (i + seed + 1)} for i in range(1, 20)]
+             + [{'step': 19, 'ap': 0.3 + 0.01 * seed}]}
+            for act in ('ReLU', 'GoLU') for seed in (0, 1)]
+    assert plot_curves(runs, 'ap', tmp_path / 'curves.png', title='demo') == []
+    assert is_png(tmp_path / 'curves.png')
+    runs[1]['records'] = runs[1]['records'][-1:]  # a run shorter than the logging interval
+    assert plot_curves(runs, 'ap', tmp_path / 'again.png') == ['ReLU seed 1']
+    assert is_png(tmp_path / 'again.png')
 
 
 def test_activation_function_plot(tmp_path):

@@ -1,5 +1,6 @@
 """A short run of the README's main job learns: it beats the untrained model by a wide margin.
-And the comparison tool produces its table on the demo config, resuming finished runs."""
+The comparison tool produces its table on the demo config, resuming finished runs, also with
+activation-matched pretraining; and the pretraining demo prints its three numbers."""
 import json
 import os
 import re
@@ -8,8 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
-from golu_mm.data import config_options, generate
+from golu_mm.data import config_options, generate, generate_classification
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -74,3 +76,51 @@ def test_comparison_tool_on_demo_config(tmp_path):
     assert forced.count(': training') == 2  # ReLU and GoLU, seed 0
     spec = json.loads((tmp_path / 'cmp' / 'ReLU_seed0' / 'run.json').read_text())
     assert 'train_cfg.max_iters=2' in spec['options'] and spec['seed'] == 0
+
+
+def test_comparison_with_activation_matched_pretraining(tmp_path):
+    scenes = generate(tmp_path / 'data', num_train=8, num_val=4, size=96, seed=2)
+    shapes = generate_classification(tmp_path / 'cls', num_train=12, num_val=6, size=32)
+    work = tmp_path / 'cmp'
+    args = ['tools/compare_activations.py', 'configs/demo/deeplabv3_golu_demo.py',
+            '--activations', 'ReLU', 'GoLU', '--seeds', 0, 1, '--work-dir', work,
+            '--cfg-options', 'train_cfg.max_iters=2', 'default_hooks.logger.interval=1',
+            *(f'{k}={v}' for k, v in config_options(scenes, detection=False).items()),
+            '--pretrain-config', 'configs/demo/resnet_golu_pretrain_demo.py',
+            '--pretrain-cfg-options', 'train_cfg.max_iters=2', 'train_dataloader.batch_size=4',
+            'default_hooks.logger.interval=1',
+            'model.backbone.type=ActResNetV1c',  # DeepLabV3's backbone
+            *(f'{k}={v}' for k, v in config_options(shapes, detection=False).items())]
+    first = run(*args)
+    assert first.count(': training') == 8  # 4 pretraining runs, 4 fine-tunes
+    for act in ('ReLU', 'GoLU'):
+        for seed in (0, 1):
+            backbone = work / 'pretrain' / f'{act}_seed{seed}' / 'backbone.pth'
+            meta = torch.load(backbone, weights_only=True)['meta']
+            assert meta['act_cfg'] == {'type': act}
+            spec = json.loads((work / f'{act}_seed{seed}' / 'run.json').read_text())
+            assert f'model.backbone.init_cfg.checkpoint={backbone}' in spec['options']
+            assert spec['pretrain']['activation'] == act and spec['pretrain']['seed'] == seed
+    table = (work / 'comparison.md').read_text()
+    assert 'pretrain/accuracy/top1' in table.splitlines()[0]
+    assert re.search(r'^\| GoLU \| 2 \|( [0-9.]+ ± [0-9.]+ \|){4}$', table, re.M)
+    assert re.search(r'^\| GoLU \| mIoU \| 2 \| [-+][0-9.]+ \| \[[-+][0-9.]+, [-+][0-9.]+\] \|',
+                     table, re.M)
+    assert re.search(r'^\| GoLU \| pretrain/accuracy/top1 \| 2 \|', table, re.M)
+    for name in ('curves.png', 'pretrain_curves.png', 'comparison.png'):
+        assert (work / name).stat().st_size > 5000
+    assert 'no training loss logged' not in first  # every run's curve is in the plots
+    second = run(*args)  # both stages done: nothing retrains
+    assert ': training' not in second and second.count('done before') == 8
+
+
+def test_pretraining_demo_prints_its_numbers(tmp_path):
+    out = run('tools/demo.py', '--pretrain', '--pretrain-iters', 3, '--iters', 2,
+              '--data-root', tmp_path / 'data', '--num-train', 8, '--num-val', 4,
+              '--work-dir', tmp_path / 'demo')
+    assert re.search(r'^  pretrain top-1 +[0-9.]+ %', out, re.M)
+    assert re.search(r'^  bbox AP +[0-9.]+ +[0-9.]+$', out, re.M)
+    assert (tmp_path / 'demo' / 'finetune' / 'iter_2.pth').is_file()
+    assert (tmp_path / 'demo' / 'scratch' / 'iter_2.pth').is_file()
+    log = next((tmp_path / 'demo' / 'finetune').glob('*/*.log')).read_text()
+    assert 'pretrain/iter_3.pth' in log  # the fine-tune's backbone came from the pretraining
