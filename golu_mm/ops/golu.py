@@ -1,6 +1,8 @@
 """golu(): the functional form of GoLU, backed by the torch.ops.golu_mm operators (fake kernels,
 autograd and vmap registered here, so torch.compile traces it without graph breaks) or, where
-those are unavailable, by the reference implementation with the same numerics."""
+those are unavailable, by the reference implementation with the same numerics. Exporters see the
+reference's standard operators: torch.onnx.export's default (dynamo) exporter through the
+decomposition registered for golu_mm::golu, the TorchScript one by tracing the reference."""
 import math
 import numbers
 from types import SimpleNamespace
@@ -64,6 +66,14 @@ def _under_functorch() -> bool:
     return torch._C._functorch.peek_interpreter_stack() is not None
 
 
+def _exporting_onnx_by_tracing() -> bool:
+    """Whether torch.onnx.export(..., dynamo=False) is tracing this call."""
+    if not torch.jit.is_tracing():
+        return False
+    from torch.onnx import is_in_onnx_export
+    return is_in_onnx_export()
+
+
 def golu(x: Tensor, alpha: float = 1.0, beta: float = 1.0, gamma: float = 1.0) -> Tensor:
     """GoLU(x) = x * alpha * exp(-beta * exp(-gamma * x)), elementwise.
 
@@ -75,6 +85,8 @@ def golu(x: Tensor, alpha: float = 1.0, beta: float = 1.0, gamma: float = 1.0) -
     _check_input(x)
     check_params(alpha, beta, gamma, x.dtype)
     alpha, beta, gamma = float(alpha), float(beta), float(gamma)
+    if _exporting_onnx_by_tracing():
+        return reference.golu_forward(x, alpha, beta, gamma)
     if not uses_extension(x.device.type):
         return _GoLUFunction.apply(x, alpha, beta, gamma, _REFERENCE)
     if _under_functorch():
@@ -150,7 +162,10 @@ class _GoLUBackwardFunction(torch.autograd.Function):
 
 def _register_operator() -> None:
     """Fake kernels and vmap rules for torch.ops.golu_mm.{golu,golu_backward}; autograd for
-    golu_backward (golu's own autograd is C++: csrc/autograd.cpp)."""
+    golu_backward (golu's own autograd is C++: csrc/autograd.cpp); golu's decomposition into
+    standard operators (the reference), which torch.onnx's exporter applies."""
+    from torch._decomp import register_decomposition
+    register_decomposition(torch.ops.golu_mm.golu.default)(reference.golu_forward)
 
     @torch.library.register_fake('golu_mm::golu')
     def _golu_fake(x, alpha=1.0, beta=1.0, gamma=1.0):

@@ -2,6 +2,7 @@
 the kernels are tested against. Same numerics as csrc/golu_math.h: float16/bfloat16 are computed
 in float32 and rounded once; no NaN from finite inputs; NaN in, NaN out."""
 import math
+import struct
 
 import torch
 from torch import Tensor
@@ -14,10 +15,33 @@ def _widened(x: Tensor) -> Tensor:
 
 
 def _in_compute_type(xw: Tensor, *params: float):
-    """The parameters rounded to the compute type, as the kernels see them."""
+    """The parameters rounded to the compute type (float32 or float64), as the kernels see them;
+    in plain Python, so that tracing (torch.export, ONNX) sees constants."""
     if xw.dtype == torch.float64:
         return params
-    return torch.tensor(params, dtype=xw.dtype).tolist()
+    return tuple(_float32(p) for p in params)
+
+
+def _float32(value: float) -> float:
+    return struct.unpack('f', struct.pack('f', value))[0]
+
+
+def _exact(xw: Tensor, value: float):
+    """`value` for arithmetic with xw: the Python float, or for float64 a tensor built from
+    float32-exact pieces (torch.onnx's exporter stores scalar constants through float32):
+    value = (m1 + m2 + m3) * 2^e, each factor exact in float32."""
+    if xw.dtype != torch.float64:
+        return value
+    mantissa, exponent = math.frexp(value)
+    pieces = []
+    for _ in range(3):
+        pieces.append(_float32(mantissa))
+        mantissa -= pieces[-1]
+    const = sum(torch.full((), p, dtype=torch.float64, device=xw.device) for p in pieces)
+    while exponent:
+        step = max(-100, min(100, exponent))
+        const, exponent = const * 2.0 ** step, exponent - step
+    return const
 
 
 def _is_linear(alpha: float, beta: float, gamma: float) -> bool:
@@ -53,8 +77,9 @@ def _times_exp(a: Tensor, t: Tensor) -> Tensor:
     log domain (rounding exp(t) first would lose the product's digits); 0 far below, even for
     infinite a (GoLU's limit at x = -inf); NaN a stays NaN."""
     e = torch.exp(t)
-    scaled = torch.copysign(torch.exp(t + torch.log(a.abs())), a)
-    y = torch.where(e < torch.finfo(t.dtype).tiny, scaled, a * e)
+    magnitude = torch.exp(t + torch.log(a.abs()))
+    scaled = torch.where(a < 0, -magnitude, magnitude)  # not copysign: ONNX has no such op
+    y = torch.where(e < _exact(t, torch.finfo(t.dtype).tiny), scaled, a * e)
     return torch.where((t < _ZERO_BELOW[t.dtype]) & ~torch.isnan(a), torch.zeros_like(y), y)
 
 
@@ -69,9 +94,11 @@ def golu_forward(x: Tensor, alpha: float = 1.0, beta: float = 1.0, gamma: float 
     alpha, beta, gamma = _in_compute_type(xw, alpha, beta, gamma)
     if _is_linear(alpha, beta, gamma):
         c = alpha * math.exp(-beta)
-        y = xw * c if c != 0 else torch.zeros_like(xw)  # 0 * inf is 0 here: GoLU is then 0
+        # 0 * inf is 0 here: GoLU is then 0
+        y = xw * _exact(xw, c) if c != 0 else torch.zeros_like(xw)
     else:
-        y = _times_exp(alpha * xw, -beta * torch.exp(-gamma * xw))
+        a, b, g = (_exact(xw, p) for p in (alpha, beta, gamma))
+        y = _times_exp(a * xw, -b * torch.exp(-g * xw))
     return _keep_nan(xw, y).to(x.dtype)
 
 
