@@ -52,7 +52,8 @@ if [ "$(cat "$req_stamp" 2>/dev/null)" != "$req_hash" ]; then
         rm -rf "$work"
     fi
     "${PIP[@]}" install "${C[@]}" "$wheel_dir"/mmcv-*.whl
-    "${PIP[@]}" install "${C[@]}" -r "$ROOT/requirements/openmmlab.txt" -r "$ROOT/requirements/tests.txt"
+    "${PIP[@]}" install "${C[@]}" -r "$ROOT/requirements/openmmlab.txt" -r "$ROOT/requirements/tests.txt" \
+        -r "$ROOT/requirements/export.txt"
     echo "$req_hash" > "$req_stamp"
 fi
 
