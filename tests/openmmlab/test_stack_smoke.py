@@ -32,17 +32,22 @@ def test_mask_rcnn_r50_fpn_forward_backward():
     assert_trains(model, data)
 
 
-def test_deeplabv3_r50_d8_forward_backward():
+def segmentation_inputs(model, num_classes):
+    """Two random 64x64 images with label maps (ASPP's image pooling needs a batch of two for
+    BatchNorm), the model's preprocessor set to pad to 64x64 instead of its crop size."""
     from mmseg.structures import SegDataSample
-    torch.manual_seed(0)
-    _, model = build('deeplabv3_golu.py')
     samples = []
-    for _ in range(2):  # ASPP's image pooling needs a batch of two for BatchNorm
+    for _ in range(2):
         sample = SegDataSample(metainfo=dict(img_shape=(64, 64), ori_shape=(64, 64),
                                              pad_shape=(64, 64)))
-        sample.gt_sem_seg = PixelData(data=torch.randint(0, 150, (1, 64, 64)))
+        sample.gt_sem_seg = PixelData(data=torch.randint(0, num_classes, (1, 64, 64)))
         samples.append(sample)
-    data = dict(inputs=[torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)] * 2,
+    model.data_preprocessor.size = (64, 64)
+    return dict(inputs=[torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)] * 2,
                 data_samples=samples)
-    model.data_preprocessor.size = (64, 64)  # the config pads to 512x512 crops
-    assert_trains(model, data)
+
+
+def test_deeplabv3_r50_d8_forward_backward():
+    torch.manual_seed(0)
+    _, model = build('deeplabv3_golu.py')
+    assert_trains(model, segmentation_inputs(model, num_classes=150))
