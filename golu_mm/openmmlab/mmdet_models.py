@@ -14,22 +14,11 @@ from mmdet.models.roi_heads.mask_heads import FCNMaskHead
 from mmdet.registry import MODELS
 from torch import Tensor
 
-from .swap import RELU, ActCfgMixin, ResNetActCfgMixin
+from .swap import RELU, ActCfgMixin, register_act_backbones
 
 
-@MODELS.register_module(force=True)
-class ActResNet(ResNetActCfgMixin, ResNet):
-    """mmdet's ResNet with `act_cfg`."""
-
-
-@MODELS.register_module(force=True)
-class ActResNetV1d(ResNetActCfgMixin, ResNetV1d):
-    """mmdet's ResNetV1d (deep stem, avg-down) with `act_cfg`."""
-
-
-@MODELS.register_module(force=True)
-class ActResNeXt(ResNetActCfgMixin, ResNeXt):
-    """mmdet's ResNeXt with `act_cfg`."""
+ActResNet, ActResNetV1d, ActResNeXt = register_act_backbones(
+    MODELS, __name__, ResNet, ResNetV1d, ResNeXt)
 
 
 @MODELS.register_module(force=True)

@@ -5,22 +5,11 @@ from mmseg.models.backbones import ResNet, ResNetV1c, ResNetV1d
 from mmseg.registry import DATASETS, MODELS
 
 from ..data.coco_voc import VOC_CLASSES, VOC_PALETTE
-from .swap import ResNetActCfgMixin
+from .swap import register_act_backbones
 
 
-@MODELS.register_module(force=True)
-class ActResNet(ResNetActCfgMixin, ResNet):
-    """mmseg's ResNet with `act_cfg`."""
-
-
-@MODELS.register_module(force=True)
-class ActResNetV1c(ResNetActCfgMixin, ResNetV1c):
-    """mmseg's ResNetV1c (deep stem) with `act_cfg`: DeepLabV3's backbone."""
-
-
-@MODELS.register_module(force=True)
-class ActResNetV1d(ResNetActCfgMixin, ResNetV1d):
-    """mmseg's ResNetV1d with `act_cfg`."""
+ActResNet, ActResNetV1c, ActResNetV1d = register_act_backbones(  # V1c: DeepLabV3's backbone
+    MODELS, __name__, ResNet, ResNetV1c, ResNetV1d)
 
 
 @DATASETS.register_module(force=True)
