@@ -2,10 +2,11 @@
 
     python tools/extract_backbone.py work_dirs/resnet50_golu_in1k/epoch_90.pth golu_r50.pth
 
-The file holds {'state_dict': the backbone's weights under torchvision's names (mmcv's flat
-layout for a deep stem), 'meta': {'act_cfg', 'source'}}; a det/seg config loads it with
-`backbone_checkpoint = 'golu_r50.pth'`, torchvision with `resnet50().load_state_dict(
-torch.load(f)['state_dict'], strict=False)` (only `fc.` is missing).
+The file is a plain state_dict of the backbone under torchvision's names (mmcv's flat layout for
+a deep stem), the activation it was trained with recorded in its `_metadata` (where torch keeps
+state_dict versions): a det/seg config loads it with `backbone_checkpoint = 'golu_r50.pth'` (and
+warns on an activation mismatch), torchvision with `resnet50().load_state_dict(torch.load(f),
+strict=False)` (only `fc.` is missing).
 """
 import argparse
 import sys
@@ -21,9 +22,9 @@ def main(argv=None):
     parser.add_argument('checkpoint', help='checkpoint with backbone.* keys')
     parser.add_argument('out', help='where to write the backbone file (.pth)')
     args = parser.parse_args(argv)
-    result = extract_backbone(args.checkpoint, args.out)
-    print(f'{args.out}: {len(result["state_dict"])} backbone tensors, '
-          f'act_cfg={result["meta"]["act_cfg"]}')
+    weights = extract_backbone(args.checkpoint, args.out)
+    act_cfg = weights._metadata['']['golu_mm']['act_cfg']
+    print(f'{args.out}: {len(weights)} backbone tensors, act_cfg={act_cfg}')
 
 
 if __name__ == '__main__':

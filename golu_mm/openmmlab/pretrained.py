@@ -66,12 +66,21 @@ def backbone_state_dict(checkpoint: dict, model_keys, prefix: Optional[str] = No
 
 
 def checkpoint_act_cfg(checkpoint: dict, filename: str) -> Optional[dict]:
-    """The activation a checkpoint was trained with: its meta's act_cfg, ReLU for upstream's
-    ImageNet weights, None when unknown."""
-    act_cfg = (checkpoint.get('meta') or {}).get('act_cfg') if 'state_dict' in checkpoint else None
+    """The activation a checkpoint was trained with: its meta's act_cfg (a training checkpoint),
+    the one an extracted backbone file carries, ReLU for upstream's ImageNet weights, else None."""
+    if 'state_dict' in checkpoint:
+        act_cfg = (checkpoint.get('meta') or {}).get('act_cfg')
+    else:
+        act_cfg = _file_info(checkpoint).get('act_cfg')
     if act_cfg is None and filename.startswith(KNOWN_RELU_SOURCES):
         act_cfg = dict(type='ReLU')
     return act_cfg
+
+
+def _file_info(state_dict) -> dict:
+    """What extract_backbone records in a plain state_dict: its `_metadata` entry for the root
+    module (where torch keeps per-module versions; load_state_dict ignores other entries)."""
+    return (getattr(state_dict, '_metadata', None) or {}).get('', {}).get('golu_mm', {})
 
 
 def _act_type(act_cfg) -> Optional[str]:
@@ -112,9 +121,10 @@ def load_backbone(backbone, filename: str, prefix: Optional[str] = None) -> None
     backbone.load_state_dict(state_dict)
 
 
-def extract_backbone(checkpoint_file: str, out_file: str) -> dict:
-    """Write the backbone of a checkpoint as ``{'state_dict': plain backbone weights (torchvision
-    names; mmcv's flat deep stem), 'meta': {'act_cfg', 'source'}}``; returns what was written."""
+def extract_backbone(checkpoint_file: str, out_file: str) -> OrderedDict:
+    """Write the backbone of a checkpoint as a plain state_dict (torchvision's names; mmcv's flat
+    layout for a deep stem) that torchvision's and our backbones load, the activation and source
+    recorded where torch keeps state_dict metadata; returns it."""
     import torch
     checkpoint = read_checkpoint(checkpoint_file)
     state_dict = checkpoint.get('state_dict', checkpoint)
@@ -122,11 +132,10 @@ def extract_backbone(checkpoint_file: str, out_file: str) -> dict:
         raise CheckpointError(f'{checkpoint_file} has no backbone.* keys: not a classifier, '
                               'detector or segmentor checkpoint')
     weights = backbone_state_dict(checkpoint, model_keys=())
-    result = {'state_dict': weights,
-              'meta': {'act_cfg': checkpoint_act_cfg(checkpoint, checkpoint_file),
-                       'source': checkpoint_file}}
-    torch.save(result, out_file)
-    return result
+    weights._metadata = OrderedDict({'': {'golu_mm': {
+        'act_cfg': checkpoint_act_cfg(checkpoint, checkpoint_file), 'source': checkpoint_file}}})
+    torch.save(weights, out_file)
+    return weights
 
 
 @HOOKS.register_module(force=True)

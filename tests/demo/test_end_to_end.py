@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from golu_mm.data import config_options, generate, generate_classification
+from golu_mm.openmmlab.pretrained import checkpoint_act_cfg
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -96,8 +97,8 @@ def test_comparison_with_activation_matched_pretraining(tmp_path):
     for act in ('ReLU', 'GoLU'):
         for seed in (0, 1):
             backbone = work / 'pretrain' / f'{act}_seed{seed}' / 'backbone.pth'
-            meta = torch.load(backbone, weights_only=True)['meta']
-            assert meta['act_cfg'] == {'type': act}
+            weights = torch.load(backbone, weights_only=True)
+            assert checkpoint_act_cfg(weights, str(backbone)) == {'type': act}
             spec = json.loads((work / f'{act}_seed{seed}' / 'run.json').read_text())
             assert f'model.backbone.init_cfg.checkpoint={backbone}' in spec['options']
             assert spec['pretrain']['activation'] == act and spec['pretrain']['seed'] == seed

@@ -11,7 +11,8 @@ import torch
 from golu_mm.data import config_options, generate_classification
 from golu_mm.openmmlab import runner
 from golu_mm.openmmlab.checked_runner import CheckpointError, read_checkpoint
-from golu_mm.openmmlab.pretrained import backbone_state_dict, extract_backbone
+from golu_mm.openmmlab.pretrained import (backbone_state_dict, checkpoint_act_cfg,
+                                          extract_backbone)
 
 ROOT = Path(__file__).resolve().parents[2]
 PRETRAIN_DEMO = str(ROOT / 'configs/demo/resnet_golu_pretrain_demo.py')
@@ -124,21 +125,26 @@ def test_activation_mismatch_warns_once_naming_both(pretrained):
 def test_extracted_backbone_round_trip(pretrained):
     out = pretrained['tmp'] / 'golu_r18.pth'
     written = extract_backbone(str(pretrained['resnet']), str(out))
-    on_disk = torch.load(out, weights_only=True)
-    assert on_disk['meta']['act_cfg'] == {'type': 'GoLU'}
-    keys = set(on_disk['state_dict'])
+    on_disk = torch.load(out, weights_only=True)  # a plain state_dict
+    assert all(isinstance(v, torch.Tensor) for v in on_disk.values())
+    assert checkpoint_act_cfg(on_disk, str(out)) == {'type': 'GoLU'}
+    keys = set(on_disk)
     assert {'conv1.weight', 'bn1.running_mean', 'layer1.0.conv1.weight',
             'layer2.0.downsample.0.weight', 'layer4.1.bn2.bias'} <= keys  # torchvision's names
     assert not any(k.startswith(('backbone.', 'head.', 'fc.')) for k in keys)
-    assert set(written['state_dict']) == keys
+    assert set(written) == keys
     backbone = initialised_backbone(DET_DEMO, out)
-    assert all(torch.equal(v, on_disk['state_dict'][k]) for k, v in backbone.state_dict().items())
+    assert all(torch.equal(v, on_disk[k]) for k, v in backbone.state_dict().items())
+    with warnings.catch_warnings(record=True) as caught:  # the file still knows its activation
+        warnings.simplefilter('always')
+        initialised_backbone(DET_DEMO, out, **{'model.backbone.act_cfg.type': 'SiLU'})
+    assert any('pretrained with GoLU' in str(w.message) for w in caught)
     with pytest.raises(CheckpointError, match='no backbone'):
         extract_backbone(str(out), str(pretrained['tmp'] / 'again.pth'))
     # The V1c backbone is written in mmcv's flat stem layout and loads back into DeepLabV3.
     out_v1c = pretrained['tmp'] / 'golu_r18_v1c.pth'
     extract_backbone(str(pretrained['v1c']), str(out_v1c))
-    flat = torch.load(out_v1c, weights_only=True)['state_dict']
+    flat = torch.load(out_v1c, weights_only=True)
     assert 'stem.3.weight' in flat and not any('.conv.' in k for k in flat)
     initialised_backbone(SEG_DEMO, out_v1c)
 
@@ -154,3 +160,24 @@ def test_torchvision_style_checkpoint_loads_without_its_classifier(tmp_path):
     backbone = initialised_backbone(DET_DEMO, tmp_path / 'tv.pth')
     assert all(torch.equal(backbone.state_dict()[k], v) for k, v in weights.items()
                if not k.startswith('fc.'))
+
+
+def test_extracted_resnet50_loads_into_torchvision(tmp_path):
+    """The extracted file of a ResNet-50 classifier uses torchvision's key names: torchvision's
+    resnet50 loads it with only its classifier (fc.*) missing, and computes the same features."""
+    torchvision = pytest.importorskip('torchvision')
+    from golu_mm.openmmlab.mmpretrain_models import ActResNet
+    torch.manual_seed(0)
+    backbone = ActResNet(depth=50)
+    backbone.eval()  # mmpretrain's ResNet.train() returns None
+    torch.save({'state_dict': {f'backbone.{k}': v for k, v in backbone.state_dict().items()},
+                'meta': {'act_cfg': {'type': 'ReLU'}}}, tmp_path / 'classifier.pth')
+    extract_backbone(str(tmp_path / 'classifier.pth'), str(tmp_path / 'r50.pth'))
+    reference = torchvision.models.resnet50().eval()
+    result = reference.load_state_dict(torch.load(tmp_path / 'r50.pth', weights_only=True),
+                                       strict=False)
+    assert sorted(result.missing_keys) == ['fc.bias', 'fc.weight'] and not result.unexpected_keys
+    x = torch.randn(1, 3, 64, 64)
+    trunk = torch.nn.Sequential(*list(reference.children())[:-2])
+    with torch.no_grad():
+        torch.testing.assert_close(trunk(x), backbone(x)[-1])
