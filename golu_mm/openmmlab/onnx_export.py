@@ -67,8 +67,6 @@ def check_opset(opset: Optional[int]) -> None:
 def input_image(model, shape: Sequence[int], image: Optional[str] = None) -> torch.Tensor:
     """(1, 3, H, W) as the model's data preprocessor feeds it: `image`, or a synthetic scene of
     golu_mm.data, resized to `shape`."""
-    import tempfile
-
     import cv2
 
     from ..data.synthetic import render_scene
@@ -79,11 +77,7 @@ def input_image(model, shape: Sequence[int], image: Optional[str] = None) -> tor
         picture = cv2.imread(str(image))
         if picture is None:
             raise FileNotFoundError(f'cannot read image {image}')
-    picture = cv2.resize(picture, (width, height))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / 'input.png'
-        cv2.imwrite(str(path), picture)
-        return runner.image_tensor(path, model)[..., :height, :width]
+    return runner.image_tensor(cv2.resize(picture, (width, height)), model)[..., :height, :width]
 
 
 def _median_seconds(fn, repeats: int = 5) -> float:

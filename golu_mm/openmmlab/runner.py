@@ -9,6 +9,7 @@ import tempfile
 import traceback
 from typing import Callable, Optional, Sequence
 
+import numpy as np
 import torch
 from mmengine.config import Config
 
@@ -161,16 +162,18 @@ def build_model(config: str, checkpoint: Optional[str] = None,
     return model.eval(), cfg
 
 
-def image_tensor(path: str, model) -> torch.Tensor:
-    """An image file as the model's own data preprocessor feeds it to the backbone:
-    (1, 3, H, W), channel order, normalisation and padding as the config says."""
+def image_tensor(image, model) -> torch.Tensor:
+    """An image (a file, or a BGR uint8 array as cv2 reads one) as the model's own data
+    preprocessor feeds it to the backbone: (1, 3, H, W), channel order, normalisation and padding
+    as the config says."""
     import cv2
-    img = cv2.imread(str(path))
+    img = cv2.imread(str(image)) if not hasattr(image, 'shape') else image
     if img is None:
-        raise FileNotFoundError(f'cannot read image {path}')
-    image = torch.from_numpy(img).permute(2, 0, 1).contiguous()
+        raise FileNotFoundError(f'cannot read image {image}')
+    tensor = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).contiguous()
     with torch.no_grad():
-        return model.data_preprocessor({'inputs': [image], 'data_samples': None}, False)['inputs']
+        return model.data_preprocessor({'inputs': [tensor], 'data_samples': None},
+                                       False)['inputs']
 
 
 def tool_arguments(parser, kind: str, argv: Optional[Sequence[str]] = None):
