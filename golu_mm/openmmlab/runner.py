@@ -84,6 +84,15 @@ def load_config(config: str, cfg_options: Optional[dict], work_dir: Optional[str
     return adapt_to_machine(cfg, launcher)
 
 
+def close_process_group() -> None:
+    """End a distributed run's process group before the interpreter exits: left to exit-time
+    teardown, gloo's threads can abort rank 0 ("terminate called without an active exception")
+    after a successful run."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
 def build_runner(cfg: Config) -> CheckedRunner:
     if 'runner_type' in cfg:
         raise ValueError(f'config sets runner_type={cfg.runner_type!r}: golu_mm\'s tools run '
@@ -107,6 +116,8 @@ def train(config: str, work_dir: Optional[str] = None, resume: Optional[str] = N
         cfg.resume, cfg.load_from = True, resume
     runner = build_runner(cfg)
     runner.train()
+    if launcher != 'none':
+        close_process_group()
     return runner
 
 
@@ -138,7 +149,10 @@ def test(config: str, checkpoint: str, work_dir: Optional[str] = None, out: Opti
     elif out and scope == 'mmpretrain':  # mmpretrain: a pickle of the predictions
         from mmengine.evaluator import DumpResults
         runner.test_evaluator.metrics.append(DumpResults(out_file_path=out))
-    return runner.test()
+    metrics = runner.test()
+    if launcher != 'none':
+        close_process_group()
+    return metrics
 
 
 def build_model(config: str, checkpoint: Optional[str] = None,
