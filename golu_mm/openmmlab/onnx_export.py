@@ -5,7 +5,6 @@ classifiers end to end (class scores), mmdet detectors' backbone + neck (their R
 mmcv's RoIAlign, which only mmdeploy exports, and mmdeploy does not install beside onnx 1.23).
 GoLU exports as standard ONNX operators (golu_mm.ops registers its decomposition).
 """
-import time
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -13,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..analysis.model_cost import interleaved_medians
 from . import runner
 
 MIN_OPSET = 18  # the lowest opset torch.onnx's default (dynamo) exporter writes
@@ -80,14 +80,8 @@ def input_image(model, shape: Sequence[int], image: Optional[str] = None) -> tor
     return runner.image_tensor(cv2.resize(picture, (width, height)), model)[..., :height, :width]
 
 
-def _median_seconds(fn, repeats: int = 5) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+def _median_seconds(fn) -> float:
+    return interleaved_medians({'run': fn}, steps=5, warmup=1)['run']
 
 
 def export(config: str, out: str, checkpoint: Optional[str] = None, shape=(512, 512),

@@ -18,7 +18,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
-from .checked_runner import CheckpointError, mismatch, read_checkpoint
+from .checked_runner import CheckpointError, mismatch, read_checkpoint, revised_state_dict
 
 KNOWN_RELU_SOURCES = ('torchvision://', 'open-mmlab://', 'mmcls://')  # upstream ImageNet weights
 _CONV_MODULE_STEM = re.compile(r'^stem\.(\d)\.(conv|bn)\.')
@@ -48,8 +48,7 @@ def backbone_state_dict(checkpoint: dict, model_keys, prefix: Optional[str] = No
     state_dict keys): wrapper ``module.`` and the ``prefix`` (default: ``backbone.`` when present)
     stripped and other parts dropped, a torchvision ``fc.`` classifier dropped, the deep stem
     renamed to the model's layout."""
-    state_dict = checkpoint.get('state_dict', checkpoint)
-    state_dict = OrderedDict((re.sub(r'^module\.', '', k), v) for k, v in state_dict.items())
+    state_dict = revised_state_dict(checkpoint, [(r'^module\.', '')])
     if prefix is None and any(k.startswith('backbone.') for k in state_dict):
         prefix = 'backbone.'
     if prefix:
