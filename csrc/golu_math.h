@@ -73,15 +73,27 @@ GOLU_HOST_DEVICE T golu_forward(T x, const GoluParams<T>& p, Exp exp) {
   return exp.times(p.alpha * x, -p.beta * u);
 }
 
+// Below this exponent exp.times(a, t) is 0 for every non-NaN a (float32: -150, float64: -1400).
+template <typename T>
+struct GoluZeroBelow {
+  static constexpr float value = -150.0f;  // float and float vectors
+};
+template <>
+struct GoluZeroBelow<double> {
+  static constexpr double value = -1400.0;
+};
+
 // grad * GoLU'(x), GoLU'(x) = (alpha + alpha*beta*gamma * x * u) * e, for alpha, beta, gamma > 0.
-// grad is folded into the product with e, so that a subnormal GoLU'(x) never meets arithmetic. Where
-// u overflows, e is 0 and so is the result; where u is 0 (x -> +inf) the second term is dropped,
-// never inf * 0.
+// grad is folded into the product with e, so that a subnormal GoLU'(x) never meets arithmetic. The
+// second term is dropped where u is 0 (x -> +inf) and where e is 0 (x -> -inf: x * u may overflow
+// there), so that a zero grad gives 0, never 0 * inf; a NaN grad stays NaN.
 template <typename T, typename Exp>
 GOLU_HOST_DEVICE T golu_backward(T grad, T x, const GoluParams<T>& p, Exp exp) {
   const T u = exp.flushed(-p.gamma * x);
-  const T slope = golu_where(u == T(0), T(0), p.alpha * p.beta * p.gamma * x * u);
-  return exp.times(grad * (p.alpha + slope), -p.beta * u);
+  const T t = -p.beta * u;
+  T slope = golu_where(u == T(0), T(0), p.alpha * p.beta * p.gamma * x * u);
+  slope = golu_where(t < T(GoluZeroBelow<T>::value), T(0), slope);
+  return exp.times(grad * (p.alpha + slope), t);
 }
 
 }  // namespace golu_mm

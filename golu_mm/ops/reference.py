@@ -84,8 +84,10 @@ def _times_exp(a: Tensor, t: Tensor) -> Tensor:
 
 
 def _slope(xw: Tensor, u: Tensor, alpha: float, beta: float, gamma: float) -> Tensor:
-    """alpha + alpha*beta*gamma * x * u, the second term dropped where u is 0 (x -> +inf)."""
-    return alpha + _zero_where(u == 0, alpha * beta * gamma * xw * u)
+    """alpha + alpha*beta*gamma * x * u, the second term dropped where u is 0 (x -> +inf) and
+    where the gate is 0 (x -> -inf, where x * u may overflow): a zero grad then gives 0."""
+    gate_zero = -beta * u < _ZERO_BELOW[xw.dtype]
+    return alpha + _zero_where((u == 0) | gate_zero, alpha * beta * gamma * xw * u)
 
 
 def golu_forward(x: Tensor, alpha: float = 1.0, beta: float = 1.0, gamma: float = 1.0) -> Tensor:

@@ -54,6 +54,18 @@ def test_nan_gradient_from_upstream_propagates(impl, device):
     assert torch.isnan(x.grad).all()
 
 
+@pytest.mark.parametrize('dtype', FLOAT_DTYPES)
+def test_zero_gradient_from_upstream_stays_zero(impl, device, dtype):
+    """Where the gate is 0 (x far below 0, -inf included) x * exp(-gamma*x) overflows; a zero
+    upstream gradient (max pooling's unpicked inputs, masked losses) must still give 0, not NaN."""
+    x = torch.tensor([-INF, -1e4, -1000.0, -120.0, -89.0, -88.0, -50.0, 0.0, 3.0, INF],
+                     dtype=torch.float64).clamp(min=torch.finfo(dtype).min).to(dtype).to(device)
+    x[0] = -INF
+    x.requires_grad_(True)
+    impl(x).backward(torch.zeros_like(x))
+    assert (x.grad == 0).all(), x.grad
+
+
 def test_extremes_of_the_function(impl):
     """Minimum about -0.0973 near x = -0.567; GoLU'(0) = 1/e; GoLU' ranges over [-0.115, 1.113]."""
     x = torch.linspace(-10, 10, 200001, dtype=torch.float64, requires_grad=True)
