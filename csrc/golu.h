@@ -3,6 +3,10 @@
 
 #include <ATen/ATen.h>
 
+#include <tuple>
+
+#include "golu_math.h"
+
 namespace golu_mm {
 
 // Argument checks shared by every backend: floating dtype (TypeError), finite non-negative
@@ -22,6 +26,67 @@ using ForwardKernel = void (*)(const at::Tensor& x, at::Tensor& out, double alph
                                double gamma);
 using BackwardKernel = void (*)(const at::Tensor& grad, const at::Tensor& x, at::Tensor& out,
                                 double alpha, double beta, double gamma);
+
+// The fused channel affine + residual + GoLU, y = GoLU(x*scale[c] + shift[c] + residual *
+// residual_scale[c]), over x of shape (N, C, *): the kernels see contiguous x (and residual,
+// grad), `inner` elements per (n, c) row, and the per-channel tensors in the compute type
+// (float64 for float64 x, else float32). Optional tensors are undefined when absent (a residual
+// without residual_scale is added as is); the centers are the backward's only.
+struct AffineGoluArgs {
+  at::Tensor x, residual, scale, shift, residual_scale, center, residual_center;
+  int64_t inner;
+  GoluParams<double> params;
+};
+using AffineForwardKernel = void (*)(const AffineGoluArgs& a, at::Tensor& out);
+// Writes dx = gz*scale[c] with gz = grad*GoLU'(z), dresidual = gz*residual_scale[c] when `dr` is
+// defined, and sums[0][c] = sum(gz), sums[1][c] = sum(gz*(x - center[c])), sums[2][c] =
+// sum(gz*(residual - residual_center[c])) (0 without a residual).
+using AffineBackwardKernel = void (*)(const AffineGoluArgs& a, const at::Tensor& grad,
+                                      at::Tensor& dx, at::Tensor& dr, at::Tensor& sums);
+void affine_golu_forward_cpu(const AffineGoluArgs& a, at::Tensor& out);
+void affine_golu_backward_cpu(const AffineGoluArgs& a, const at::Tensor& grad, at::Tensor& dx,
+                              at::Tensor& dr, at::Tensor& sums);
+
+// Checks the fused op's arguments and returns them laid out for the kernels.
+AffineGoluArgs affine_golu_args(const at::Tensor& x, const at::Tensor& scale,
+                                const at::Tensor& shift,
+                                const c10::optional<at::Tensor>& residual,
+                                const c10::optional<at::Tensor>& residual_scale,
+                                const c10::optional<at::Tensor>& center,
+                                const c10::optional<at::Tensor>& residual_center, double alpha,
+                                double beta, double gamma);
+void check_like_input(const char* name, const at::Tensor& t, const at::Tensor& x);
+
+template <AffineForwardKernel kernel>
+at::Tensor affine_golu_op(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& shift,
+                          const c10::optional<at::Tensor>& residual,
+                          const c10::optional<at::Tensor>& residual_scale, double alpha,
+                          double beta, double gamma) {
+  const AffineGoluArgs a = affine_golu_args(x, scale, shift, residual, residual_scale,
+                                            c10::nullopt, c10::nullopt, alpha, beta, gamma);
+  at::Tensor out = at::empty_like(a.x);
+  if (out.numel() > 0) kernel(a, out);
+  return out;
+}
+
+template <AffineBackwardKernel kernel>
+std::tuple<at::Tensor, at::Tensor, at::Tensor> affine_golu_backward_op(
+    const at::Tensor& grad, const at::Tensor& x, const at::Tensor& scale, const at::Tensor& shift,
+    const at::Tensor& center, const c10::optional<at::Tensor>& residual,
+    const c10::optional<at::Tensor>& residual_scale,
+    const c10::optional<at::Tensor>& residual_center, double alpha, double beta, double gamma,
+    bool residual_grad) {
+  const AffineGoluArgs a = affine_golu_args(x, scale, shift, residual, residual_scale, center,
+                                            residual_center, alpha, beta, gamma);
+  check_like_input("grad", grad, x);
+  TORCH_CHECK(!residual_grad || a.residual.defined(),
+              "affine_golu_backward: residual_grad needs a residual");
+  at::Tensor dx = at::empty_like(a.x);
+  at::Tensor dr = residual_grad ? at::empty_like(a.x) : at::Tensor();
+  at::Tensor sums = at::zeros({3, x.size(1)}, a.scale.options());
+  if (dx.numel() > 0) kernel(a, grad.contiguous(), dx, dr, sums);
+  return {dx, residual_grad ? dr : at::empty({0}, x.options()), sums};
+}
 
 // The instruction set the CPU kernels run with: "avx512", "avx2" or "scalar".
 const char* cpu_isa();

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 
@@ -128,7 +129,32 @@ ForwardLoop<F16> forward_loop(const Loops& l, const F16*) { return l.forward_f16
 BackwardLoop<float> backward_loop(const Loops& l, const float*) { return l.backward_f32; }
 BackwardLoop<Bf16> backward_loop(const Loops& l, const Bf16*) { return l.backward_bf16; }
 BackwardLoop<F16> backward_loop(const Loops& l, const F16*) { return l.backward_f16; }
+AffineForwardLoop<float> affine_forward_loop(const Loops& l, const float*) { return l.affine_forward_f32; }
+AffineForwardLoop<Bf16> affine_forward_loop(const Loops& l, const Bf16*) { return l.affine_forward_bf16; }
+AffineForwardLoop<F16> affine_forward_loop(const Loops& l, const F16*) { return l.affine_forward_f16; }
+AffineBackwardLoop<float> affine_backward_loop(const Loops& l, const float*) { return l.affine_backward_f32; }
+AffineBackwardLoop<Bf16> affine_backward_loop(const Loops& l, const Bf16*) { return l.affine_backward_bf16; }
+AffineBackwardLoop<F16> affine_backward_loop(const Loops& l, const F16*) { return l.affine_backward_f16; }
 
+
+// One channel's affine in float64 (the loops take it in float32).
+struct Affine64 {
+  double scale, shift, center, residual_scale, residual_center;
+  Affine to_float() const {
+    return {static_cast<float>(scale), static_cast<float>(shift), static_cast<float>(center),
+            static_cast<float>(residual_scale), static_cast<float>(residual_center)};
+  }
+};
+
+// Channel c's affine from the per-channel tensors' data (residual ones absent: scale 1, center 0).
+template <typename acc_t>
+Affine64 channel_affine(const AffineGoluArgs& a, int64_t c) {
+  const auto at_c = [c](const at::Tensor& t, double absent) {
+    return t.defined() ? static_cast<double>(t.const_data_ptr<acc_t>()[c]) : absent;
+  };
+  return {at_c(a.scale, 1.0), at_c(a.shift, 0.0), at_c(a.center, 0.0), at_c(a.residual_scale, 1.0),
+          at_c(a.residual_center, 0.0)};
+}
 
 template <typename T>
 GoluParams<T> cast_params(const GoluParams<double>& p) {
@@ -172,9 +198,100 @@ void backward_block(const scalar_t* dy, const scalar_t* x, scalar_t* dx, int64_t
   }
 }
 
+// The fused affine + GoLU rows: float64 here, the other dtypes through the loops.
+template <typename scalar_t>
+void affine_forward_row(const scalar_t* x, const scalar_t* r, scalar_t* y, int64_t n,
+                        const Affine64& a, const GoluParams<double>& p) {
+  if constexpr (std::is_same_v<scalar_t, double>) {
+    for (int64_t i = 0; i < n; ++i)
+      y[i] = golu_forward(std::fma(r == nullptr ? 0.0 : r[i], a.residual_scale,
+                                   std::fma(x[i], a.scale, a.shift)), p, ExpF64{});
+  } else {
+    using S = typename Storage<scalar_t>::type;
+    affine_forward_loop(loops(), static_cast<const S*>(nullptr))(
+        reinterpret_cast<const S*>(x), reinterpret_cast<const S*>(r), reinterpret_cast<S*>(y), n,
+        a.to_float(), cast_params<float>(p));
+  }
+}
+
+template <typename scalar_t>
+void affine_backward_row(const scalar_t* dy, const scalar_t* x, const scalar_t* r, scalar_t* dx,
+                         scalar_t* dr, int64_t n, const Affine64& a, const GoluParams<double>& p,
+                         double* sums) {
+  if constexpr (std::is_same_v<scalar_t, double>) {
+    for (int64_t i = 0; i < n; ++i) {
+      const double rv = r == nullptr ? 0.0 : r[i];
+      const double z = std::fma(rv, a.residual_scale, std::fma(x[i], a.scale, a.shift));
+      const double g = golu_backward(dy[i], z, p, ExpF64{});
+      dx[i] = g * a.scale;
+      if (dr != nullptr) dr[i] = g * a.residual_scale;
+      sums[0] += g;
+      sums[1] += g * (x[i] - a.center);
+      if (r != nullptr) sums[2] += g * (rv - a.residual_center);
+    }
+  } else {
+    using S = typename Storage<scalar_t>::type;
+    affine_backward_loop(loops(), static_cast<const S*>(nullptr))(
+        reinterpret_cast<const S*>(dy), reinterpret_cast<const S*>(x),
+        reinterpret_cast<const S*>(r), reinterpret_cast<S*>(dx), reinterpret_cast<S*>(dr), n,
+        a.to_float(), cast_params<float>(p), sums);
+  }
+}
+
+template <typename T>
+const T* data_or_null(const at::Tensor& t) {
+  return t.defined() ? t.const_data_ptr<T>() : nullptr;
+}
+
 }  // namespace
 
 const char* cpu_isa() { return chosen().isa; }
+
+void affine_golu_forward_cpu(const AffineGoluArgs& a, at::Tensor& out) {
+  const int64_t channels = a.x.size(1), rows = a.x.numel() / a.inner;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, a.x.scalar_type(), "affine_golu_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t* px = a.x.const_data_ptr<scalar_t>();
+    const scalar_t* pr = data_or_null<scalar_t>(a.residual);
+    scalar_t* py = out.mutable_data_ptr<scalar_t>();
+    at::parallel_for(0, rows, std::max<int64_t>(1, kGrain / a.inner), [&](int64_t begin, int64_t end) {
+      for (int64_t row = begin; row < end; ++row) {
+        const int64_t offset = row * a.inner;
+        affine_forward_row(px + offset, pr == nullptr ? nullptr : pr + offset, py + offset,
+                           a.inner, channel_affine<acc_t>(a, row % channels),
+                           a.params);
+      }
+    });
+  });
+}
+
+void affine_golu_backward_cpu(const AffineGoluArgs& a, const at::Tensor& grad, at::Tensor& dx,
+                              at::Tensor& dr, at::Tensor& sums) {
+  const int64_t channels = a.x.size(1), batch = a.x.size(0);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, a.x.scalar_type(), "affine_golu_backward_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t* pg = grad.const_data_ptr<scalar_t>();
+    const scalar_t* px = a.x.const_data_ptr<scalar_t>();
+    const scalar_t* pr = data_or_null<scalar_t>(a.residual);
+    scalar_t* pdx = dx.mutable_data_ptr<scalar_t>();
+    scalar_t* pdr = dr.defined() ? dr.mutable_data_ptr<scalar_t>() : nullptr;
+    acc_t* ps = sums.mutable_data_ptr<acc_t>();
+    // One task per channel: its rows are reduced in order, so the sums do not depend on threads.
+    at::parallel_for(0, channels, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t c = begin; c < end; ++c) {
+        const Affine64 affine = channel_affine<acc_t>(a, c);
+        double acc[3] = {0.0, 0.0, 0.0};
+        for (int64_t n = 0; n < batch; ++n) {
+          const int64_t offset = (n * channels + c) * a.inner;
+          affine_backward_row(pg + offset, px + offset, pr == nullptr ? nullptr : pr + offset,
+                              pdx + offset, pdr == nullptr ? nullptr : pdr + offset, a.inner,
+                              affine, a.params, acc);
+        }
+        for (int k = 0; k < 3; ++k) ps[k * channels + c] = static_cast<acc_t>(acc[k]);
+      }
+    });
+  });
+}
 
 void golu_forward_cpu(const at::Tensor& x, at::Tensor& out, double alpha, double beta,
                       double gamma) {

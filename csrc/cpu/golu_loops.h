@@ -28,6 +28,21 @@ using ForwardLoop = void (*)(const T* x, T* y, int64_t n, GoluParams<float> p);
 template <typename T>
 using BackwardLoop = void (*)(const T* dy, const T* x, T* dx, int64_t n, GoluParams<float> p);
 
+// The fused channel affine (+ residual, itself scaled per channel) + GoLU over one row of a
+// channel: z = x*scale + shift (+ r*residual_scale, where r is not null); y = GoLU(z). The
+// backward recomputes z, writes dx = gz*scale with gz = dy*GoLU'(z) (and dr = gz*residual_scale
+// where dr is not null), and adds sum(gz), sum(gz*(x - center)) and, with r,
+// sum(gz*(r - residual_center)) to sums[0], sums[1] and sums[2].
+struct Affine {
+  float scale, shift, center, residual_scale, residual_center;
+};
+template <typename T>
+using AffineForwardLoop = void (*)(const T* x, const T* r, T* y, int64_t n, Affine a,
+                                   GoluParams<float> p);
+template <typename T>
+using AffineBackwardLoop = void (*)(const T* dy, const T* x, const T* r, T* dx, T* dr, int64_t n,
+                                    Affine a, GoluParams<float> p, double* sums);
+
 struct Loops {
   ForwardLoop<float> forward_f32;
   BackwardLoop<float> backward_f32;
@@ -35,6 +50,12 @@ struct Loops {
   BackwardLoop<Bf16> backward_bf16;
   ForwardLoop<F16> forward_f16;
   BackwardLoop<F16> backward_f16;
+  AffineForwardLoop<float> affine_forward_f32;
+  AffineBackwardLoop<float> affine_backward_f32;
+  AffineForwardLoop<Bf16> affine_forward_bf16;
+  AffineBackwardLoop<Bf16> affine_backward_bf16;
+  AffineForwardLoop<F16> affine_forward_f16;
+  AffineBackwardLoop<F16> affine_backward_f16;
 };
 
 // Defined by golu_cpu_avx512.cpp and golu_cpu_avx2.cpp; null where not compiled (not x86-64 GCC).
@@ -79,11 +100,79 @@ void backward(const T* dy, const T* x, T* dx, int64_t n, GoluParams<float> p) {
   map<V>(dy, x, dx, n, [&](V g, V xv) { return golu_backward(g, xv, pv, ExpF32{}); });
 }
 
+template <typename V, typename T>
+void affine_forward(const T* x, const T* r, T* y, int64_t n, Affine a, GoluParams<float> p) {
+  const GoluParams<V> pv = broadcast<V>(p);
+  const V scale(a.scale), shift(a.shift), residual_scale(a.residual_scale);
+  if (r == nullptr) {
+    map<V>(x, x, y, n, [&](V xv, V) { return golu_forward(fmadd(xv, scale, shift), pv, ExpF32{}); });
+  } else {
+    map<V>(x, r, y, n, [&](V xv, V rv) {
+      return golu_forward(fmadd(rv, residual_scale, fmadd(xv, scale, shift)), pv, ExpF32{});
+    });
+  }
+}
+
+template <typename V>
+double lane_sum(V v) {
+  float lanes[V::lanes];
+  v.store(lanes);
+  double sum = 0;
+  for (int k = 0; k < V::lanes; ++k) sum += lanes[k];
+  return sum;
+}
+
+// Lanes accumulate in float32 over at most kChunk elements, then the chunk's sums in float64.
+template <typename V, typename T>
+void affine_backward(const T* dy, const T* x, const T* r, T* dx, T* dr, int64_t n, Affine a,
+                     GoluParams<float> p, double* sums) {
+  constexpr int64_t kChunk = 4096;
+  const GoluParams<V> pv = broadcast<V>(p);
+  const V scale(a.scale), shift(a.shift), minus_center(-a.center);
+  const V residual_scale(a.residual_scale), minus_residual_center(-a.residual_center);
+  V acc_g(0.0f), acc_gx(0.0f), acc_gr(0.0f);
+  const auto step = [&](const T* dyp, const T* xp, const T* rp, T* dxp, T* drp) {
+    const V xv = V::load(xp);
+    const V rv = rp == nullptr ? V(0.0f) : V::load(rp);
+    const V z = fmadd(rv, residual_scale, fmadd(xv, scale, shift));
+    const V g = golu_backward(V::load(dyp), z, pv, ExpF32{});
+    (g * scale).store(dxp);
+    if (drp != nullptr) (g * residual_scale).store(drp);
+    acc_g = acc_g + g;
+    acc_gx = fmadd(g, xv + minus_center, acc_gx);
+    if (rp != nullptr) acc_gr = fmadd(g, rv + minus_residual_center, acc_gr);
+  };
+  const auto flush = [&] {
+    sums[0] += lane_sum(acc_g);
+    sums[1] += lane_sum(acc_gx);
+    sums[2] += lane_sum(acc_gr);
+    acc_g = acc_gx = acc_gr = V(0.0f);
+  };
+  int64_t i = 0;
+  for (; i + V::lanes <= n; i += V::lanes) {
+    step(dy + i, x + i, r == nullptr ? nullptr : r + i, dx + i, dr == nullptr ? nullptr : dr + i);
+    if ((i + V::lanes) % kChunk == 0) flush();
+  }
+  if (i < n) {  // zero padding: dy = 0 gives gz = 0, which adds nothing to the sums
+    T pdy[V::lanes] = {}, px[V::lanes] = {}, pr[V::lanes] = {}, pdx[V::lanes], pdr[V::lanes];
+    copy_elements(dy + i, pdy, n - i);
+    copy_elements(x + i, px, n - i);
+    if (r != nullptr) copy_elements(r + i, pr, n - i);
+    step(pdy, px, r == nullptr ? nullptr : pr, pdx, dr == nullptr ? nullptr : pdr);
+    copy_elements(pdx, dx + i, n - i);
+    if (dr != nullptr) copy_elements(pdr, dr + i, n - i);
+  }
+  flush();
+}
+
 template <typename V>
 Loops loops_for() {
   return {forward<V, float>, backward<V, float>,
           forward<V, Bf16>,  backward<V, Bf16>,
-          forward<V, F16>,   backward<V, F16>};
+          forward<V, F16>,   backward<V, F16>,
+          affine_forward<V, float>, affine_backward<V, float>,
+          affine_forward<V, Bf16>,  affine_backward<V, Bf16>,
+          affine_forward<V, F16>,   affine_backward<V, F16>};
 }
 
 }  // namespace

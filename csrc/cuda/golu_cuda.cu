@@ -148,11 +148,142 @@ void golu_backward_cuda(const at::Tensor& grad, const at::Tensor& x, at::Tensor&
       });
 }
 
+// The fused affine + GoLU (golu.h): one thread per element forward; backward, a row of blocks
+// per channel (blockIdx.x = channel), reduced per block and added to the channel's sums with
+// atomics (so their float rounding depends on the blocks' order).
+constexpr int kAffineThreads = 256;
+
+// Channel c's affine; absent residual tensors read as scale 1, center 0.
+template <typename T>
+struct ChannelAffine {
+  const T *scale, *shift, *residual_scale, *center, *residual_center;
+  __device__ __forceinline__ T get(const T* p, int64_t c, T absent) const {
+    return p != nullptr ? p[c] : absent;
+  }
+};
+
+template <typename T>
+const T* data_or_null(const at::Tensor& t) {
+  return t.defined() ? t.const_data_ptr<T>() : nullptr;
+}
+
+template <typename T>
+ChannelAffine<T> channel_affine(const AffineGoluArgs& a) {
+  return {a.scale.const_data_ptr<T>(), a.shift.const_data_ptr<T>(), data_or_null<T>(a.residual_scale),
+          data_or_null<T>(a.center), data_or_null<T>(a.residual_center)};
+}
+
+template <typename scalar_t>
+__global__ void affine_forward_kernel(const scalar_t* __restrict__ x,
+                                      const scalar_t* __restrict__ r, scalar_t* __restrict__ y,
+                                      ChannelAffine<opmath_t<scalar_t>> a, int64_t n,
+                                      int64_t inner, int64_t channels,
+                                      GoluParams<opmath_t<scalar_t>> p) {
+  using T = opmath_t<scalar_t>;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
+    const int64_t c = (i / inner) % channels;
+    T z = fma(static_cast<T>(x[i]), a.scale[c], a.shift[c]);
+    if (r != nullptr) z = fma(static_cast<T>(r[i]), a.get(a.residual_scale, c, T(1)), z);
+    y[i] = static_cast<scalar_t>(golu_forward(z, p, CudaExp{}));
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ T warp_sum(T v) {
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+template <typename scalar_t>
+__global__ void affine_backward_kernel(const scalar_t* __restrict__ dy,
+                                       const scalar_t* __restrict__ x,
+                                       const scalar_t* __restrict__ r, scalar_t* __restrict__ dx,
+                                       scalar_t* __restrict__ dr,
+                                       ChannelAffine<opmath_t<scalar_t>> a,
+                                       opmath_t<scalar_t>* __restrict__ sums, int64_t batch,
+                                       int64_t inner, int64_t channels,
+                                       GoluParams<opmath_t<scalar_t>> p) {
+  using T = opmath_t<scalar_t>;
+  const int64_t c = blockIdx.x, per_channel = batch * inner;
+  const T s = a.scale[c], b = a.shift[c], m = a.get(a.center, c, T(0));
+  const T rs = a.get(a.residual_scale, c, T(1)), rm = a.get(a.residual_center, c, T(0));
+  T acc[3] = {0, 0, 0};
+  const int64_t stride = static_cast<int64_t>(gridDim.y) * blockDim.x;
+  for (int64_t k = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x; k < per_channel;
+       k += stride) {
+    const int64_t n = k / inner;
+    const int64_t i = (n * channels + c) * inner + (k - n * inner);
+    const T xv = static_cast<T>(x[i]);
+    const T rv = r != nullptr ? static_cast<T>(r[i]) : T(0);
+    const T g = golu_backward(static_cast<T>(dy[i]), fma(rv, rs, fma(xv, s, b)), p, CudaExp{});
+    dx[i] = static_cast<scalar_t>(g * s);
+    if (dr != nullptr) dr[i] = static_cast<scalar_t>(g * rs);
+    acc[0] += g;
+    acc[1] += g * (xv - m);
+    if (r != nullptr) acc[2] += g * (rv - rm);
+  }
+  __shared__ T partial[3][kAffineThreads / 32];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  for (int j = 0; j < 3; ++j) {
+    const T v = warp_sum(acc[j]);
+    if (lane == 0) partial[j][warp] = v;
+  }
+  __syncthreads();
+  if (warp != 0) return;
+  const bool live = lane < static_cast<int>(blockDim.x / 32);
+  for (int j = 0; j < 3; ++j) {
+    const T v = warp_sum(live ? partial[j][lane] : T(0));
+    if (lane == 0) atomicAdd(sums + j * channels + c, v);
+  }
+}
+
+void affine_golu_forward_cuda(const AffineGoluArgs& a, at::Tensor& out) {
+  const c10::cuda::CUDAGuard guard(a.x.device());
+  const int64_t n = a.x.numel();
+  const auto* props = at::cuda::getCurrentDeviceProperties();
+  const int64_t max_blocks = static_cast<int64_t>(props->multiProcessorCount) * 8;
+  const unsigned blocks = static_cast<unsigned>(
+      std::max<int64_t>(1, std::min((n + kAffineThreads - 1) / kAffineThreads, max_blocks)));
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, a.x.scalar_type(), "affine_golu_cuda", [&] {
+    using T = opmath_t<scalar_t>;
+    affine_forward_kernel<scalar_t><<<blocks, kAffineThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
+        a.x.const_data_ptr<scalar_t>(), data_or_null<scalar_t>(a.residual),
+        out.mutable_data_ptr<scalar_t>(), channel_affine<T>(a), n, a.inner, a.x.size(1),
+        params<T>(a.params.alpha, a.params.beta, a.params.gamma));
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  });
+}
+
+void affine_golu_backward_cuda(const AffineGoluArgs& a, const at::Tensor& grad, at::Tensor& dx,
+                               at::Tensor& dr, at::Tensor& sums) {
+  const c10::cuda::CUDAGuard guard(a.x.device());
+  const int64_t channels = a.x.size(1), batch = a.x.size(0), per_channel = batch * a.inner;
+  const auto* props = at::cuda::getCurrentDeviceProperties();
+  const int64_t wanted = std::max<int64_t>(1, props->multiProcessorCount * 8 / channels);
+  const int64_t splits = std::min<int64_t>(
+      {wanted, (per_channel + kAffineThreads - 1) / kAffineThreads, int64_t{65535}});
+  const dim3 grid(static_cast<unsigned>(channels), static_cast<unsigned>(std::max<int64_t>(1, splits)));
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, a.x.scalar_type(), "affine_golu_backward_cuda", [&] {
+    using T = opmath_t<scalar_t>;
+    affine_backward_kernel<scalar_t><<<grid, kAffineThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
+        grad.const_data_ptr<scalar_t>(), a.x.const_data_ptr<scalar_t>(),
+        data_or_null<scalar_t>(a.residual), dx.mutable_data_ptr<scalar_t>(),
+        dr.defined() ? dr.mutable_data_ptr<scalar_t>() : nullptr, channel_affine<T>(a),
+        sums.mutable_data_ptr<T>(), batch, a.inner, channels,
+        params<T>(a.params.alpha, a.params.beta, a.params.gamma));
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  });
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(golu_mm, CUDA, m) {
   m.impl("golu", &golu_op<golu_forward_cuda>);
   m.impl("golu_backward", &golu_backward_op<golu_backward_cuda>);
+  m.impl("affine_golu", &affine_golu_op<affine_golu_forward_cuda>);
+  m.impl("affine_golu_backward", &affine_golu_backward_op<affine_golu_backward_cuda>);
 }
 
 }  // namespace golu_mm
