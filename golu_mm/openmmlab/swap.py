@@ -12,6 +12,9 @@ from typing import List, Tuple
 from mmcv.cnn import build_activation_layer
 from torch import nn
 
+from ..nn import GoLU
+from .fused_resnet import fused_arch_settings, resnet_forward
+
 RELU = dict(type='ReLU', inplace=True)  # what the upstream models build
 
 
@@ -58,11 +61,29 @@ class ActCfgMixin:
 
 
 class ResNetActCfgMixin(ActCfgMixin):
-    """ActCfgMixin for ResNet-family backbones: the stem and block activations only. A
+    """ActCfgMixin for ResNet-family backbones: the stem and block activations only. With a GoLU
+    act_cfg each BN → GoLU (and BN + identity → GoLU) runs fused, saving for backward what an
+    in-place ReLU model does (golu_mm.openmmlab.fused_resnet); ``fuse_bn_golu=False`` runs the
+    unfused modules instead (same parameters, same results within float rounding). A
     ``Pretrained`` init_cfg loads the backbone strictly: every key or an error naming them."""
+
+    def __init__(self, *args, fuse_bn_golu: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not isinstance(fuse_bn_golu, bool):
+            raise TypeError(f'fuse_bn_golu must be True or False, got {fuse_bn_golu!r}')
+        self.fuse_bn_golu = fuse_bn_golu
+        for layer_name in self.res_layers:
+            for block in getattr(self, layer_name):
+                block.fuse_bn_golu = fuse_bn_golu
 
     def activation_slots(self) -> List[Tuple[nn.Module, str]]:
         return resnet_activations(self)
+
+    def forward(self, x):
+        stem = self.stem if self.deep_stem else self.relu
+        if self.fuse_bn_golu and any(type(m) is GoLU for m in stem.modules()):
+            return resnet_forward(self, x)  # the stem fused (blocks decide for themselves)
+        return super().forward(x)
 
     def init_weights(self):
         init_cfg = self.init_cfg
@@ -83,6 +104,7 @@ def register_act_backbones(registry, module: str, *upstream: type) -> Tuple[type
         name = f'Act{cls.__name__}'
         act_cls = type(name, (ResNetActCfgMixin, cls), {
             '__module__': module, '__qualname__': name,
+            'arch_settings': fused_arch_settings(cls),
             '__doc__': f"{cls.__module__.split('.')[0]}'s {cls.__name__} with `act_cfg`."})
         classes.append(registry.register_module(module=act_cls, force=True))
     return tuple(classes)
