@@ -47,44 +47,73 @@ void affine_golu_forward_cpu(const AffineGoluArgs& a, at::Tensor& out);
 void affine_golu_backward_cpu(const AffineGoluArgs& a, const at::Tensor& grad, at::Tensor& dx,
                               at::Tensor& dr, at::Tensor& sums);
 
-// Checks the fused op's arguments and returns them laid out for the kernels.
-AffineGoluArgs affine_golu_args(const at::Tensor& x, const at::Tensor& scale,
-                                const at::Tensor& shift,
-                                const c10::optional<at::Tensor>& residual,
-                                const c10::optional<at::Tensor>& residual_scale,
-                                const c10::optional<at::Tensor>& center,
-                                const c10::optional<at::Tensor>& residual_center, double alpha,
-                                double beta, double gamma);
+// Per-channel mean and biased variance of contiguous x (N, C, *) in the compute type (the
+// batch statistics of a batch norm), `inner` elements per (n, c) row.
+void channel_moments_cpu(const at::Tensor& x, int64_t inner, at::Tensor& mean, at::Tensor& var);
+
+// A batch norm as the kernels take it: per-channel mean, (biased) variance, weight and bias in
+// any floating dtype (weight/bias undefined when absent), and eps.
+struct BatchNormArgs {
+  at::Tensor mean, var, weight, bias;
+  double eps;
+};
+
+// Checks the fused op's arguments (norm_r: the residual's batch norm, mean undefined when the
+// residual is added as is) and lays them out for the kernels: scale, shift and center from the
+// batch norms; `invstd` and `residual_invstd` get 1/sqrt(var + eps).
+AffineGoluArgs batch_norm_golu_args(const at::Tensor& x, const BatchNormArgs& norm,
+                                    const c10::optional<at::Tensor>& residual,
+                                    const BatchNormArgs& norm_r, double alpha, double beta,
+                                    double gamma, at::Tensor* invstd, at::Tensor* residual_invstd);
 void check_like_input(const char* name, const at::Tensor& t, const at::Tensor& x);
 
 template <AffineForwardKernel kernel>
-at::Tensor affine_golu_op(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& shift,
-                          const c10::optional<at::Tensor>& residual,
-                          const c10::optional<at::Tensor>& residual_scale, double alpha,
-                          double beta, double gamma) {
-  const AffineGoluArgs a = affine_golu_args(x, scale, shift, residual, residual_scale,
-                                            c10::nullopt, c10::nullopt, alpha, beta, gamma);
+at::Tensor batch_norm_golu_op(const at::Tensor& x, const at::Tensor& mean, const at::Tensor& var,
+                              const c10::optional<at::Tensor>& weight,
+                              const c10::optional<at::Tensor>& bias, double eps,
+                              const c10::optional<at::Tensor>& residual,
+                              const c10::optional<at::Tensor>& residual_mean,
+                              const c10::optional<at::Tensor>& residual_var,
+                              const c10::optional<at::Tensor>& residual_weight,
+                              const c10::optional<at::Tensor>& residual_bias, double residual_eps,
+                              double alpha, double beta, double gamma) {
+  const AffineGoluArgs a = batch_norm_golu_args(
+      x, {mean, var, weight.value_or(at::Tensor()), bias.value_or(at::Tensor()), eps}, residual,
+      {residual_mean.value_or(at::Tensor()), residual_var.value_or(at::Tensor()),
+       residual_weight.value_or(at::Tensor()), residual_bias.value_or(at::Tensor()), residual_eps},
+      alpha, beta, gamma, nullptr, nullptr);
   at::Tensor out = at::empty_like(a.x);
   if (out.numel() > 0) kernel(a, out);
   return out;
 }
 
+// dx = gz * scale (the whole gradient with running statistics), dresidual likewise when
+// residual_grad, and sums = [sum(gz), sum(gz * x_hat), sum(gz * residual_hat)]: the bias, weight
+// and residual weight gradients (x_hat = (x - mean) / sqrt(var + eps)).
 template <AffineBackwardKernel kernel>
-std::tuple<at::Tensor, at::Tensor, at::Tensor> affine_golu_backward_op(
-    const at::Tensor& grad, const at::Tensor& x, const at::Tensor& scale, const at::Tensor& shift,
-    const at::Tensor& center, const c10::optional<at::Tensor>& residual,
-    const c10::optional<at::Tensor>& residual_scale,
-    const c10::optional<at::Tensor>& residual_center, double alpha, double beta, double gamma,
-    bool residual_grad) {
-  const AffineGoluArgs a = affine_golu_args(x, scale, shift, residual, residual_scale, center,
-                                            residual_center, alpha, beta, gamma);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_golu_backward_op(
+    const at::Tensor& grad, const at::Tensor& x, const at::Tensor& mean, const at::Tensor& var,
+    const c10::optional<at::Tensor>& weight, const c10::optional<at::Tensor>& bias, double eps,
+    const c10::optional<at::Tensor>& residual, const c10::optional<at::Tensor>& residual_mean,
+    const c10::optional<at::Tensor>& residual_var,
+    const c10::optional<at::Tensor>& residual_weight,
+    const c10::optional<at::Tensor>& residual_bias, double residual_eps, double alpha,
+    double beta, double gamma, bool residual_grad) {
+  at::Tensor invstd, residual_invstd;
+  const AffineGoluArgs a = batch_norm_golu_args(
+      x, {mean, var, weight.value_or(at::Tensor()), bias.value_or(at::Tensor()), eps}, residual,
+      {residual_mean.value_or(at::Tensor()), residual_var.value_or(at::Tensor()),
+       residual_weight.value_or(at::Tensor()), residual_bias.value_or(at::Tensor()), residual_eps},
+      alpha, beta, gamma, &invstd, &residual_invstd);
   check_like_input("grad", grad, x);
   TORCH_CHECK(!residual_grad || a.residual.defined(),
-              "affine_golu_backward: residual_grad needs a residual");
+              "batch_norm_golu_backward: residual_grad needs a residual");
   at::Tensor dx = at::empty_like(a.x);
   at::Tensor dr = residual_grad ? at::empty_like(a.x) : at::Tensor();
   at::Tensor sums = at::zeros({3, x.size(1)}, a.scale.options());
   if (dx.numel() > 0) kernel(a, grad.contiguous(), dx, dr, sums);
+  sums[1].mul_(invstd);
+  if (residual_invstd.defined()) sums[2].mul_(residual_invstd);
   return {dx, residual_grad ? dr : at::empty({0}, x.options()), sums};
 }
 

@@ -3,12 +3,15 @@ memory saved for backward, train-step and inference time (median after warm-up, 
 
     python tools/benchmark_model.py configs/mask_rcnn_golu.py --shape 320 320   # backbone + neck
     python tools/benchmark_model.py --torchvision resnet50 fasterrcnn maskrcnn deeplabv3
+    python tools/benchmark_model.py CONFIG --compile --activations ReLU GoLU GoLU-formula
 
 CONFIG: the config's backbone (+ neck) with its own frozen stages and norm_eval, each activation
-set where the config sets its act_cfg (on a CPU a detector's full step is dominated by RoIAlign,
+set where the config sets its act_cfg (GoLU runs BN -> GoLU fused as the Act* backbones do,
+GoLU-unfused with fuse_bn_golu=False; on a CPU a detector's full step is dominated by RoIAlign,
 so the backbone + neck is measured). --torchvision: torchvision's models, the backbone's ReLUs
-swapped (the paper's setup; needs only torch, torchvision and golu_mm: a bare GPU box). Runs on
-CUDA when available (--device). Memory: bytes of the unique non-parameter storages autograd saves.
+swapped (the paper's setup; GoLU with the residual blocks fused by nn.fuse_resnet_blocks, the
+stem not; needs only torch, torchvision and golu_mm: a bare GPU box). Runs on CUDA when
+available (--device). Memory: bytes of the unique non-parameter storages autograd saves.
 """
 import argparse
 import sys
@@ -17,7 +20,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from golu_mm.analysis.model_cost import ACTIVATIONS, compare, swap_relus, table  # noqa: E402
+from golu_mm.analysis.model_cost import ACTIVATIONS, VARIANTS, compare, swap_relus, table  # noqa: E402
+from golu_mm import GoLU  # noqa: E402
+from golu_mm.nn import fuse_resnet_blocks  # noqa: E402
 
 TORCHVISION = ('resnet50', 'fasterrcnn', 'maskrcnn', 'deeplabv3')
 
@@ -28,10 +33,16 @@ def config_case(config, act, shape, batch, device):
 
     from golu_mm.analysis.sweep import activation_options
     from golu_mm.openmmlab import runner
+    name = act.split('-')[0]
     keys = [option.split('=')[0][:-len('.type')]
-            for option in activation_options(Config.fromfile(config), act)]
-    act_cfg = dict(type=act, inplace=True) if act == 'ReLU' else dict(type=act)
-    model, _ = runner.build_model(config, cfg_options={key: act_cfg for key in keys})
+            for option in activation_options(Config.fromfile(config), name)]
+    act_cfg = dict(type=name, inplace=True) if name == 'ReLU' else dict(type=name)
+    options = {key: act_cfg for key in keys}
+    if act.endswith(VARIANTS):
+        options['model.backbone.fuse_bn_golu'] = False
+    model, _ = runner.build_model(config, cfg_options=options)
+    if act == 'GoLU-formula':
+        swap_relus(model, ACTIVATIONS[act], kind=GoLU)
     parts = torch.nn.ModuleList([model.backbone] + ([model.neck] if model.with_neck else []))
     x = torch.randn(batch, 3, *shape, device=device)
 
@@ -58,6 +69,8 @@ def torchvision_case(name, act, shape, batch, device):
                                                 num_classes=21, aux_loss=True)
         body = model.backbone
     swap_relus(body if body is not None else model, ACTIVATIONS[act])
+    if act == 'GoLU':
+        fuse_resnet_blocks(model)  # the blocks' BN -> GoLU (torchvision's stem stays unfused)
     model.to(device)
     images = torch.rand(batch, 3, *shape, device=device)
     height, width = shape
@@ -89,19 +102,32 @@ def torchvision_case(name, act, shape, batch, device):
     return model, loss, infer
 
 
+def compiled(model, loss, infer):
+    """The case with its steps run through torch.compile(model) (the eager model kept for the
+    memory measure)."""
+    fast = torch.compile(model)
+    return model, lambda m: loss(fast), lambda m: infer(fast)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config', nargs='?', help='a shipped config (its backbone + neck)')
     parser.add_argument('--torchvision', nargs='+', choices=TORCHVISION,
                         help='torchvision models instead of a config')
-    parser.add_argument('--activations', nargs='+', default=['ReLU', 'GoLU', 'GELU', 'SiLU'],
+    parser.add_argument('--activations', nargs='+',
+                        default=['ReLU', 'GoLU', 'GoLU-unfused', 'GELU', 'SiLU'],
                         choices=list(ACTIVATIONS))
     parser.add_argument('--shape', nargs=2, type=int, default=None, metavar=('H', 'W'))
     parser.add_argument('--batch', type=int, default=2)
     parser.add_argument('--steps', type=int, default=10)
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--compile', action='store_true',
+                        help='time torch.compile(model) (inductor; compiled in the warm-up '
+                             'steps; memory is measured eagerly)')
     args = parser.parse_args(argv)
+    if args.compile and args.warmup < 1:
+        parser.error('--compile needs at least one warm-up step (the compilation)')
     if bool(args.config) == bool(args.torchvision):
         parser.error('give either a CONFIG or --torchvision MODEL ...')
     if args.activations[0] != 'ReLU':
@@ -112,8 +138,13 @@ def main(argv=None):
     for title, case in cases:
         shape = tuple(args.shape or ((224, 224) if case == 'resnet50' else (320, 320)))
         make = torchvision_case if args.torchvision else config_case
-        results = compare({act: make(case, act, shape, args.batch, args.device)
-                           for act in args.activations}, args.steps, args.warmup)
+        cases = {act: make(case, act, shape, args.batch, args.device)
+                 for act in args.activations}
+        if args.compile:
+            torch._dynamo.reset()
+            cases = {act: compiled(*case) for act, case in cases.items()}
+            title += ', torch.compile'
+        results = compare(cases, args.steps, args.warmup)
         reports[title] = results
         print(table(results, f'{title}, {args.batch}x3x{shape[0]}x{shape[1]}, {args.device}')
               + '\n', flush=True)

@@ -135,6 +135,9 @@ AffineForwardLoop<F16> affine_forward_loop(const Loops& l, const F16*) { return 
 AffineBackwardLoop<float> affine_backward_loop(const Loops& l, const float*) { return l.affine_backward_f32; }
 AffineBackwardLoop<Bf16> affine_backward_loop(const Loops& l, const Bf16*) { return l.affine_backward_bf16; }
 AffineBackwardLoop<F16> affine_backward_loop(const Loops& l, const F16*) { return l.affine_backward_f16; }
+MomentsLoop<float> moments_loop(const Loops& l, const float*) { return l.moments_f32; }
+MomentsLoop<Bf16> moments_loop(const Loops& l, const Bf16*) { return l.moments_bf16; }
+MomentsLoop<F16> moments_loop(const Loops& l, const F16*) { return l.moments_f16; }
 
 
 // One channel's affine in float64 (the loops take it in float32).
@@ -146,15 +149,26 @@ struct Affine64 {
   }
 };
 
-// Channel c's affine from the per-channel tensors' data (residual ones absent: scale 1, center 0).
+// The per-channel tensors' data, read once per kernel call (absent residual ones: scale 1,
+// center 0); at(c) is channel c's affine.
 template <typename acc_t>
-Affine64 channel_affine(const AffineGoluArgs& a, int64_t c) {
-  const auto at_c = [c](const at::Tensor& t, double absent) {
-    return t.defined() ? static_cast<double>(t.const_data_ptr<acc_t>()[c]) : absent;
-  };
-  return {at_c(a.scale, 1.0), at_c(a.shift, 0.0), at_c(a.center, 0.0), at_c(a.residual_scale, 1.0),
-          at_c(a.residual_center, 0.0)};
-}
+struct ChannelAffines {
+  const acc_t *scale, *shift, *center, *residual_scale, *residual_center;
+
+  explicit ChannelAffines(const AffineGoluArgs& a)
+      : scale(data(a.scale)), shift(data(a.shift)), center(data(a.center)),
+        residual_scale(data(a.residual_scale)), residual_center(data(a.residual_center)) {}
+  static const acc_t* data(const at::Tensor& t) {
+    return t.defined() ? t.const_data_ptr<acc_t>() : nullptr;
+  }
+  static double get(const acc_t* p, int64_t c, double absent) {
+    return p != nullptr ? static_cast<double>(p[c]) : absent;
+  }
+  Affine64 at(int64_t c) const {
+    return {get(scale, c, 1.0), get(shift, c, 0.0), get(center, c, 0.0),
+            get(residual_scale, c, 1.0), get(residual_center, c, 0.0)};
+  }
+};
 
 template <typename T>
 GoluParams<T> cast_params(const GoluParams<double>& p) {
@@ -215,26 +229,49 @@ void affine_forward_row(const scalar_t* x, const scalar_t* r, scalar_t* y, int64
 }
 
 template <typename scalar_t>
-void affine_backward_row(const scalar_t* dy, const scalar_t* x, const scalar_t* r, scalar_t* dx,
-                         scalar_t* dr, int64_t n, const Affine64& a, const GoluParams<double>& p,
-                         double* sums) {
+void affine_backward_channel(const scalar_t* dy, const scalar_t* x, const scalar_t* r,
+                             scalar_t* dx, scalar_t* dr, int64_t rows, int64_t inner,
+                             int64_t stride, const Affine64& a, const GoluParams<double>& p,
+                             double* sums) {
   if constexpr (std::is_same_v<scalar_t, double>) {
-    for (int64_t i = 0; i < n; ++i) {
-      const double rv = r == nullptr ? 0.0 : r[i];
-      const double z = std::fma(rv, a.residual_scale, std::fma(x[i], a.scale, a.shift));
-      const double g = golu_backward(dy[i], z, p, ExpF64{});
-      dx[i] = g * a.scale;
-      if (dr != nullptr) dr[i] = g * a.residual_scale;
-      sums[0] += g;
-      sums[1] += g * (x[i] - a.center);
-      if (r != nullptr) sums[2] += g * (rv - a.residual_center);
+    for (int64_t row = 0; row < rows; ++row) {
+      for (int64_t i = row * stride; i < row * stride + inner; ++i) {
+        const double rv = r == nullptr ? 0.0 : r[i];
+        const double z = std::fma(rv, a.residual_scale, std::fma(x[i], a.scale, a.shift));
+        const double g = golu_backward(dy[i], z, p, ExpF64{});
+        dx[i] = g * a.scale;
+        if (dr != nullptr) dr[i] = g * a.residual_scale;
+        sums[0] += g;
+        sums[1] += g * (x[i] - a.center);
+        if (r != nullptr) sums[2] += g * (rv - a.residual_center);
+      }
     }
   } else {
     using S = typename Storage<scalar_t>::type;
     affine_backward_loop(loops(), static_cast<const S*>(nullptr))(
         reinterpret_cast<const S*>(dy), reinterpret_cast<const S*>(x),
-        reinterpret_cast<const S*>(r), reinterpret_cast<S*>(dx), reinterpret_cast<S*>(dr), n,
-        a.to_float(), cast_params<float>(p), sums);
+        reinterpret_cast<const S*>(r), reinterpret_cast<S*>(dx), reinterpret_cast<S*>(dr), rows,
+        inner, stride, a.to_float(), cast_params<float>(p), sums);
+  }
+}
+
+// Adds sum(x - shift) and sum((x - shift)^2) over a channel to sums.
+template <typename scalar_t>
+void moments_channel(const scalar_t* x, int64_t rows, int64_t inner, int64_t stride,
+                     double shift, double* sums) {
+  if constexpr (std::is_same_v<scalar_t, double>) {
+    for (int64_t row = 0; row < rows; ++row) {
+      for (int64_t i = row * stride; i < row * stride + inner; ++i) {
+        const double d = x[i] - shift;
+        sums[0] += d;
+        sums[1] += d * d;
+      }
+    }
+  } else {
+    using S = typename Storage<scalar_t>::type;
+    moments_loop(loops(), static_cast<const S*>(nullptr))(reinterpret_cast<const S*>(x), rows,
+                                                          inner, stride,
+                                                          static_cast<float>(shift), sums);
   }
 }
 
@@ -254,11 +291,12 @@ void affine_golu_forward_cpu(const AffineGoluArgs& a, at::Tensor& out) {
     const scalar_t* px = a.x.const_data_ptr<scalar_t>();
     const scalar_t* pr = data_or_null<scalar_t>(a.residual);
     scalar_t* py = out.mutable_data_ptr<scalar_t>();
+    const ChannelAffines<acc_t> affines(a);
     at::parallel_for(0, rows, std::max<int64_t>(1, kGrain / a.inner), [&](int64_t begin, int64_t end) {
       for (int64_t row = begin; row < end; ++row) {
         const int64_t offset = row * a.inner;
         affine_forward_row(px + offset, pr == nullptr ? nullptr : pr + offset, py + offset,
-                           a.inner, channel_affine<acc_t>(a, row % channels),
+                           a.inner, affines.at(row % channels),
                            a.params);
       }
     });
@@ -276,18 +314,40 @@ void affine_golu_backward_cpu(const AffineGoluArgs& a, const at::Tensor& grad, a
     scalar_t* pdx = dx.mutable_data_ptr<scalar_t>();
     scalar_t* pdr = dr.defined() ? dr.mutable_data_ptr<scalar_t>() : nullptr;
     acc_t* ps = sums.mutable_data_ptr<acc_t>();
+    const ChannelAffines<acc_t> affines(a);
     // One task per channel: its rows are reduced in order, so the sums do not depend on threads.
     at::parallel_for(0, channels, 1, [&](int64_t begin, int64_t end) {
       for (int64_t c = begin; c < end; ++c) {
-        const Affine64 affine = channel_affine<acc_t>(a, c);
+        const Affine64 affine = affines.at(c);
         double acc[3] = {0.0, 0.0, 0.0};
-        for (int64_t n = 0; n < batch; ++n) {
-          const int64_t offset = (n * channels + c) * a.inner;
-          affine_backward_row(pg + offset, px + offset, pr == nullptr ? nullptr : pr + offset,
-                              pdx + offset, pdr == nullptr ? nullptr : pdr + offset, a.inner,
-                              affine, a.params, acc);
-        }
+        const int64_t offset = c * a.inner;
+        affine_backward_channel(pg + offset, px + offset, pr == nullptr ? nullptr : pr + offset,
+                                pdx + offset, pdr == nullptr ? nullptr : pdr + offset, batch,
+                                a.inner, channels * a.inner, affine, a.params, acc);
         for (int k = 0; k < 3; ++k) ps[k * channels + c] = static_cast<acc_t>(acc[k]);
+      }
+    });
+  });
+}
+
+void channel_moments_cpu(const at::Tensor& x, int64_t inner, at::Tensor& mean, at::Tensor& var) {
+  const int64_t channels = x.size(1), batch = x.size(0);
+  const double count = static_cast<double>(batch * inner);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "channel_moments_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t* px = x.const_data_ptr<scalar_t>();
+    acc_t* pm = mean.mutable_data_ptr<acc_t>();
+    acc_t* pv = var.mutable_data_ptr<acc_t>();
+    at::parallel_for(0, channels, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t c = begin; c < end; ++c) {
+        double first[2] = {0.0, 0.0}, second[2] = {0.0, 0.0};
+        const scalar_t* channel = px + c * inner;
+        moments_channel(channel, batch, inner, channels * inner, 0.0, first);
+        const double m = first[0] / count;
+        moments_channel(channel, batch, inner, channels * inner, m, second);
+        // The corrected two-pass formula: sum((x - m)^2) - sum(x - m)^2 / count.
+        pm[c] = static_cast<acc_t>(m + second[0] / count);
+        pv[c] = static_cast<acc_t>(std::max(0.0, (second[1] - second[0] * second[0] / count) / count));
       }
     });
   });

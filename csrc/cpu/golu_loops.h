@@ -28,11 +28,12 @@ using ForwardLoop = void (*)(const T* x, T* y, int64_t n, GoluParams<float> p);
 template <typename T>
 using BackwardLoop = void (*)(const T* dy, const T* x, T* dx, int64_t n, GoluParams<float> p);
 
-// The fused channel affine (+ residual, itself scaled per channel) + GoLU over one row of a
-// channel: z = x*scale + shift (+ r*residual_scale, where r is not null); y = GoLU(z). The
-// backward recomputes z, writes dx = gz*scale with gz = dy*GoLU'(z) (and dr = gz*residual_scale
-// where dr is not null), and adds sum(gz), sum(gz*(x - center)) and, with r,
-// sum(gz*(r - residual_center)) to sums[0], sums[1] and sums[2].
+// The fused channel affine (+ residual, itself scaled per channel) + GoLU: the forward over one
+// row of a channel, z = x*scale + shift (+ r*residual_scale, where r is not null), y = GoLU(z).
+// The backward over one channel (`rows` rows of `inner` elements, `stride` apart) recomputes z,
+// writes dx = gz*scale with gz = dy*GoLU'(z) (and dr = gz*residual_scale where dr is not null),
+// and adds sum(gz), sum(gz*(x - center)) and, with r, sum(gz*(r - residual_center)) to sums[0],
+// sums[1] and sums[2].
 struct Affine {
   float scale, shift, center, residual_scale, residual_center;
 };
@@ -40,8 +41,16 @@ template <typename T>
 using AffineForwardLoop = void (*)(const T* x, const T* r, T* y, int64_t n, Affine a,
                                    GoluParams<float> p);
 template <typename T>
-using AffineBackwardLoop = void (*)(const T* dy, const T* x, const T* r, T* dx, T* dr, int64_t n,
-                                    Affine a, GoluParams<float> p, double* sums);
+using AffineBackwardLoop = void (*)(const T* dy, const T* x, const T* r, T* dx, T* dr,
+                                    int64_t rows, int64_t inner, int64_t stride, Affine a,
+                                    GoluParams<float> p, double* sums);
+
+// Per-channel moments for batch statistics: adds sum(x - shift) and sum((x - shift)^2) over one
+// channel (rows as above) to sums[0] and sums[1] (two passes, the second shifted by the mean,
+// keep them accurate).
+template <typename T>
+using MomentsLoop = void (*)(const T* x, int64_t rows, int64_t inner, int64_t stride, float shift,
+                             double* sums);
 
 struct Loops {
   ForwardLoop<float> forward_f32;
@@ -56,6 +65,9 @@ struct Loops {
   AffineBackwardLoop<Bf16> affine_backward_bf16;
   AffineForwardLoop<F16> affine_forward_f16;
   AffineBackwardLoop<F16> affine_backward_f16;
+  MomentsLoop<float> moments_f32;
+  MomentsLoop<Bf16> moments_bf16;
+  MomentsLoop<F16> moments_f16;
 };
 
 // Defined by golu_cpu_avx512.cpp and golu_cpu_avx2.cpp; null where not compiled (not x86-64 GCC).
@@ -122,15 +134,48 @@ double lane_sum(V v) {
   return sum;
 }
 
-// Lanes accumulate in float32 over at most kChunk elements, then the chunk's sums in float64.
+// Up to three sums of a channel: float32 lanes, added into out[0..kSums) in float64 every kFlush
+// vectors (and at the end).
+template <typename V, int kSums>
+struct ChannelSums {
+  static constexpr int kFlush = 256;
+  V lanes[3] = {V(0.0f), V(0.0f), V(0.0f)};
+  int pending = 0;
+  double* out;
+
+  explicit ChannelSums(double* out) : out(out) {}
+  void step() {
+    if (++pending == kFlush) flush();
+  }
+  void flush() {
+    for (int k = 0; k < kSums; ++k) {
+      out[k] += lane_sum(lanes[k]);
+      lanes[k] = V(0.0f);
+    }
+    pending = 0;
+  }
+};
+
+// Calls f(offset, count) over a channel's rows, V::lanes elements at a time; a row's last partial
+// vector goes through padded buffers in f (count < V::lanes).
+template <typename V, typename F>
+inline __attribute__((always_inline)) void over_rows(int64_t rows, int64_t inner, int64_t stride,
+                                                     F f) {
+  for (int64_t row = 0; row < rows; ++row) {
+    const int64_t base = row * stride;
+    int64_t i = 0;
+    for (; i + V::lanes <= inner; i += V::lanes) f(base + i, V::lanes);
+    if (i < inner) f(base + i, inner - i);
+  }
+}
+
 template <typename V, typename T>
-void affine_backward(const T* dy, const T* x, const T* r, T* dx, T* dr, int64_t n, Affine a,
-                     GoluParams<float> p, double* sums) {
-  constexpr int64_t kChunk = 4096;
+void affine_backward(const T* dy, const T* x, const T* r, T* dx, T* dr, int64_t rows,
+                     int64_t inner, int64_t stride, Affine a, GoluParams<float> p, double* sums) {
   const GoluParams<V> pv = broadcast<V>(p);
   const V scale(a.scale), shift(a.shift), minus_center(-a.center);
   const V residual_scale(a.residual_scale), minus_residual_center(-a.residual_center);
-  V acc_g(0.0f), acc_gx(0.0f), acc_gr(0.0f);
+  ChannelSums<V, 3> acc(sums);
   const auto step = [&](const T* dyp, const T* xp, const T* rp, T* dxp, T* drp) {
     const V xv = V::load(xp);
     const V rv = rp == nullptr ? V(0.0f) : V::load(rp);
@@ -138,31 +183,53 @@ void affine_backward(const T* dy, const T* x, const T* r, T* dx, T* dr, int64_t 
     const V g = golu_backward(V::load(dyp), z, pv, ExpF32{});
     (g * scale).store(dxp);
     if (drp != nullptr) (g * residual_scale).store(drp);
-    acc_g = acc_g + g;
-    acc_gx = fmadd(g, xv + minus_center, acc_gx);
-    if (rp != nullptr) acc_gr = fmadd(g, rv + minus_residual_center, acc_gr);
+    acc.lanes[0] = acc.lanes[0] + g;
+    acc.lanes[1] = fmadd(g, xv + minus_center, acc.lanes[1]);
+    if (rp != nullptr) acc.lanes[2] = fmadd(g, rv + minus_residual_center, acc.lanes[2]);
+    acc.step();
   };
-  const auto flush = [&] {
-    sums[0] += lane_sum(acc_g);
-    sums[1] += lane_sum(acc_gx);
-    sums[2] += lane_sum(acc_gr);
-    acc_g = acc_gx = acc_gr = V(0.0f);
-  };
-  int64_t i = 0;
-  for (; i + V::lanes <= n; i += V::lanes) {
-    step(dy + i, x + i, r == nullptr ? nullptr : r + i, dx + i, dr == nullptr ? nullptr : dr + i);
-    if ((i + V::lanes) % kChunk == 0) flush();
-  }
-  if (i < n) {  // zero padding: dy = 0 gives gz = 0, which adds nothing to the sums
+  over_rows<V>(rows, inner, stride, [&](int64_t at, int64_t count) {
+    if (count == V::lanes) {
+      step(dy + at, x + at, r == nullptr ? nullptr : r + at, dx + at,
+           dr == nullptr ? nullptr : dr + at);
+      return;
+    }
+    // zero padding: dy = 0 gives gz = 0, which adds nothing to the sums
     T pdy[V::lanes] = {}, px[V::lanes] = {}, pr[V::lanes] = {}, pdx[V::lanes], pdr[V::lanes];
-    copy_elements(dy + i, pdy, n - i);
-    copy_elements(x + i, px, n - i);
-    if (r != nullptr) copy_elements(r + i, pr, n - i);
+    copy_elements(dy + at, pdy, count);
+    copy_elements(x + at, px, count);
+    if (r != nullptr) copy_elements(r + at, pr, count);
     step(pdy, px, r == nullptr ? nullptr : pr, pdx, dr == nullptr ? nullptr : pdr);
-    copy_elements(pdx, dx + i, n - i);
-    if (dr != nullptr) copy_elements(pdr, dr + i, n - i);
-  }
-  flush();
+    copy_elements(pdx, dx + at, count);
+    if (dr != nullptr) copy_elements(pdr, dr + at, count);
+  });
+  acc.flush();
+}
+
+template <typename V, typename T>
+void moments(const T* x, int64_t rows, int64_t inner, int64_t stride, float shift,
+             double* sums) {
+  const V minus_shift(-shift);
+  ChannelSums<V, 2> acc(sums);
+  over_rows<V>(rows, inner, stride, [&](int64_t at, int64_t count) {
+    if (count == V::lanes) {
+      const V d = V::load(x + at) + minus_shift;
+      acc.lanes[0] = acc.lanes[0] + d;
+      acc.lanes[1] = fmadd(d, d, acc.lanes[1]);
+      acc.step();
+      return;
+    }
+    T tail[V::lanes] = {};  // a row's last elements, widened through V, in float64
+    float wide[V::lanes];
+    copy_elements(x + at, tail, count);
+    V::load(tail).store(wide);
+    for (int64_t j = 0; j < count; ++j) {
+      const double d = static_cast<double>(wide[j]) - shift;
+      sums[0] += d;
+      sums[1] += d * d;
+    }
+  });
+  acc.flush();
 }
 
 template <typename V>
@@ -172,7 +239,8 @@ Loops loops_for() {
           forward<V, F16>,   backward<V, F16>,
           affine_forward<V, float>, affine_backward<V, float>,
           affine_forward<V, Bf16>,  affine_backward<V, Bf16>,
-          affine_forward<V, F16>,   affine_backward<V, F16>};
+          affine_forward<V, F16>,   affine_backward<V, F16>,
+          moments<V, float>, moments<V, Bf16>, moments<V, F16>};
 }
 
 }  // namespace

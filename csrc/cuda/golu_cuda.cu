@@ -282,8 +282,8 @@ void affine_golu_backward_cuda(const AffineGoluArgs& a, const at::Tensor& grad, 
 TORCH_LIBRARY_IMPL(golu_mm, CUDA, m) {
   m.impl("golu", &golu_op<golu_forward_cuda>);
   m.impl("golu_backward", &golu_backward_op<golu_backward_cuda>);
-  m.impl("affine_golu", &affine_golu_op<affine_golu_forward_cuda>);
-  m.impl("affine_golu_backward", &affine_golu_backward_op<affine_golu_backward_cuda>);
+  m.impl("batch_norm_golu", &batch_norm_golu_op<affine_golu_forward_cuda>);
+  m.impl("batch_norm_golu_backward", &batch_norm_golu_backward_op<affine_golu_backward_cuda>);
 }
 
 }  // namespace golu_mm

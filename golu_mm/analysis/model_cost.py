@@ -15,9 +15,22 @@ from torch import nn
 
 from ..nn import GoLU
 
+
+
+class GoLUFormula(nn.Module):
+    """GoLU as the plain formula x * exp(-exp(-x)) in torch ops: what torch.compile's inductor
+    fuses by itself, to set beside the custom operator (tools/benchmark_model.py --compile)."""
+
+    def forward(self, x):
+        return x * torch.exp(-torch.exp(-x))
+
+
+# 'GoLU' runs BN -> GoLU fused where the model allows it (Act* backbones, fuse_resnet_blocks),
+# 'GoLU-unfused' the same modules one after the other, 'GoLU-formula' the formula in torch ops.
 ACTIVATIONS: Dict[str, Callable[[], nn.Module]] = {
-    'ReLU': lambda: nn.ReLU(inplace=True), 'GoLU': GoLU, 'GELU': nn.GELU, 'SiLU': nn.SiLU,
-    'Mish': nn.Mish}
+    'ReLU': lambda: nn.ReLU(inplace=True), 'GoLU': GoLU, 'GoLU-unfused': GoLU,
+    'GoLU-formula': GoLUFormula, 'GELU': nn.GELU, 'SiLU': nn.SiLU, 'Mish': nn.Mish}
+VARIANTS = ('-unfused', '-formula')  # run with GoLU modules, then unfused or swapped
 
 
 def saved_activation_bytes(model: nn.Module, step: Callable[[], torch.Tensor]) -> int:
@@ -62,10 +75,10 @@ def interleaved_medians(fns: Dict[str, Callable[[], object]], steps: int = 10,
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def swap_relus(module: nn.Module, make: Callable[[], nn.Module]) -> int:
-    """Replace every nn.ReLU inside `module` by make(); returns how many."""
+def swap_relus(module: nn.Module, make: Callable[[], nn.Module], kind: type = nn.ReLU) -> int:
+    """Replace every `kind` module (nn.ReLU) inside `module` by make(); returns how many."""
     slots = [(parent, name) for parent in module.modules()
-             for name, child in parent.named_children() if type(child) is nn.ReLU]
+             for name, child in parent.named_children() if type(child) is kind]
     for parent, name in slots:
         setattr(parent, name, make())
     return len(slots)

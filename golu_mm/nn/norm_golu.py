@@ -8,7 +8,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from ..ops.batch_norm_golu import BatchNormArgs, batch_norm_golu, fused_available
+from ..ops.batch_norm_golu import BatchNormArgs, _batch_norm_golu, fused_available
 from ..ops.golu import SUPPORTED_DTYPES
 from .golu import GoLU
 
@@ -65,5 +65,5 @@ def norm_golu(norm: nn.Module, act: nn.Module, x: Tensor, residual: Optional[Ten
         residual, residual_norm = residual_norm(residual), None
     args, group = _bn_args(norm)
     r_args = _bn_args(residual_norm)[0] if residual_norm is not None else None
-    return batch_norm_golu(x, args, _uses_batch_stats(norm), residual, r_args,
-                           act.alpha, act.beta, act.gamma, process_group=group)
+    return _batch_norm_golu(x, args, _uses_batch_stats(norm), residual, r_args, act.alpha,
+                            act.beta, act.gamma, group)

@@ -1,8 +1,8 @@
 """batch_norm_golu(): GoLU(batch_norm(x) + residual) as one autograd node that saves only what
 batch norm saves anyway (its input and per-channel statistics; the residual where there is one)
 and recomputes the normalized value in backward, with golu()'s numerics. The elementwise work is
-the fused operator torch.ops.golu_mm.affine_golu (csrc/affine_golu.cpp); batch statistics are
-computed here (and all-reduced over a process group for SyncBatchNorm)."""
+the fused operator torch.ops.golu_mm.batch_norm_golu (csrc/batch_norm_golu.cpp); batch
+statistics are computed here (and all-reduced over a process group for SyncBatchNorm)."""
 from typing import NamedTuple, Optional
 
 import torch
@@ -26,9 +26,12 @@ class BatchNormArgs(NamedTuple):
     eps: float = 1e-5
 
 
+_BACKENDS = backends()
+
+
 def fused_available(x: Tensor) -> bool:
     """Whether the fused operator has a kernel for x's device (else callers compose torch ops)."""
-    return load_error() is None and backends().get(x.device.type, False)
+    return _BACKENDS.get(x.device.type, False)
 
 
 def batch_norm_golu(x: Tensor, norm: BatchNormArgs, training: bool = False,
@@ -44,6 +47,14 @@ def batch_norm_golu(x: Tensor, norm: BatchNormArgs, training: bool = False,
     alpha, beta, gamma must be positive. No double backward."""
     _check_input(x)
     check_params(alpha, beta, gamma, x.dtype)
+    return _batch_norm_golu(x, norm, training, residual, residual_norm, float(alpha),
+                            float(beta), float(gamma), process_group)
+
+
+def _batch_norm_golu(x, norm, training, residual, residual_norm, alpha, beta, gamma,
+                     process_group):
+    """batch_norm_golu after the checks of x and the parameters (norm_golu's GoLU module has
+    made those)."""
     if not (alpha > 0 and beta > 0 and gamma > 0):
         raise ValueError(f'batch_norm_golu: alpha, beta and gamma must be positive (GoLU is linear '
                          f'otherwise), got {alpha}, {beta}, {gamma}')
@@ -63,8 +74,8 @@ def batch_norm_golu(x: Tensor, norm: BatchNormArgs, training: bool = False,
         process_group = None
     r_norm = residual_norm or BatchNormArgs(None, None)
     return _BatchNormGoLU.apply(x, norm.weight, norm.bias, residual, r_norm.weight, r_norm.bias,
-                                norm, residual_norm, training,
-                                (float(alpha), float(beta), float(gamma)), process_group)
+                                norm, residual_norm, training, (alpha, beta, gamma),
+                                process_group)
 
 
 def _batch_stats(x: Tensor, compute: torch.dtype, group):
@@ -74,7 +85,10 @@ def _batch_stats(x: Tensor, compute: torch.dtype, group):
     if count * (1 if group is None else dist.get_world_size(group)) <= 1:
         raise ValueError(f'batch_norm_golu: expected more than 1 value per channel when training, '
                          f'got input shape {tuple(x.shape)}')
-    var, mean = torch.var_mean(x.to(compute), dim=[0] + list(range(2, x.dim())), correction=0)
+    if x.device.type == 'cpu':
+        mean, var = torch.ops.golu_mm.channel_moments(x)
+    else:
+        var, mean = torch.var_mean(x.to(compute), dim=[0] + list(range(2, x.dim())), correction=0)
     if group is None:
         return mean, var, count
     counts = torch.tensor([float(count)], dtype=compute, device=x.device)
@@ -87,127 +101,131 @@ def _batch_stats(x: Tensor, compute: torch.dtype, group):
     return global_mean, centered, int(total)
 
 
-class _Normalized(NamedTuple):
-    """A batch norm as a per-channel affine: bn(t) = t * scale + shift."""
-    scale: Tensor
-    shift: Tensor
-    mean: Tensor
-    invstd: Tensor
-    count: Optional[int]
-
-
-def _normalize(t: Tensor, args: BatchNormArgs, training: bool, group) -> _Normalized:
-    compute = SUPPORTED_DTYPES[t.dtype]
-    count = None
-    if training:
-        mean, var, count = _batch_stats(t, compute, group)
-        with torch.no_grad():
-            if args.running_mean is not None:
-                args.running_mean.mul_(1 - args.momentum).add_(
-                    mean.to(args.running_mean.dtype), alpha=args.momentum)
-            if args.running_var is not None:
-                unbiased = var * (count / max(count - 1, 1))
-                args.running_var.mul_(1 - args.momentum).add_(
-                    unbiased.to(args.running_var.dtype), alpha=args.momentum)
-    else:  # a copy: the buffer may change before backward
-        mean, var = args.running_mean.to(compute, copy=True), args.running_var.to(compute)
-    invstd = torch.rsqrt(var + args.eps)
-    scale = invstd if args.weight is None else args.weight.to(compute) * invstd
-    shift = -mean * scale if args.bias is None else args.bias.to(compute) - mean * scale
-    return _Normalized(scale, shift, mean, invstd, count)
+def _batch_statistics(t: Tensor, args: BatchNormArgs, training: bool, group):
+    """(mean, var, count) the batch norm normalizes t with; in training the batch's, with the
+    running statistics updated in place as F.batch_norm does."""
+    if not training:
+        return args.running_mean, args.running_var, None
+    mean, var, count = _batch_stats(t, SUPPORTED_DTYPES[t.dtype], group)
+    with torch.no_grad():
+        if args.running_mean is not None:
+            args.running_mean.mul_(1 - args.momentum).add_(mean.to(args.running_mean.dtype),
+                                                           alpha=args.momentum)
+        if args.running_var is not None:
+            unbiased = var * (count / max(count - 1, 1))
+            args.running_var.mul_(1 - args.momentum).add_(unbiased.to(args.running_var.dtype),
+                                                          alpha=args.momentum)
+    return mean, var, count
 
 
 def _per_channel(t: Tensor, x: Tensor) -> Tensor:
     return t.view(-1, *([1] * (x.dim() - 2)))
 
 
-def _through_norm(d: Tensor, t: Tensor, n: _Normalized, sum_gz: Tensor, sum_gz_centered: Tensor,
-                  training: bool) -> Tensor:
-    """The gradient reaching a batch norm's input t, from d = gz * scale (the affine part): in
-    training also through the batch statistics, d - scale/M * (sum_gz + invstd^2 * (t - mean) *
-    sum_gz_centered), written as d - (k * t + c) per channel."""
-    if not training:
-        return d
-    k = n.scale * n.invstd * n.invstd * sum_gz_centered / n.count
-    c = n.scale * sum_gz / n.count - k * n.mean
-    return d.sub_((t * _per_channel(k, t)).add_(_per_channel(c, t)).to(d.dtype))
+def _through_batch_statistics(d: Tensor, t: Tensor, mean: Tensor, var: Tensor,
+                              weight: Optional[Tensor], eps: float, sum_gz: Tensor,
+                              sum_gz_hat: Tensor, count: int) -> Tensor:
+    """The gradient reaching a batch norm's input t in training, from d = gz * scale (its part
+    through the affine) and the sums over the batch of gz and gz * t_hat:
+    d - scale/M * (sum_gz + t_hat * sum_gz_hat), written as d - (k * t + c) per channel."""
+    invstd = torch.rsqrt(var + eps)
+    scale = invstd if weight is None else weight.to(invstd.dtype) * invstd
+    k = scale * invstd * sum_gz_hat / count
+    c = scale * sum_gz / count - k * mean
+    return d.addcmul_(t, _per_channel(-k, t)).sub_(_per_channel(c, t))
 
 
 class _BatchNormGoLU(torch.autograd.Function):
-    """Saves the inputs (x, residual) and per-channel tensors; recomputes the rest."""
+    """Saves the inputs (x, residual) and the per-channel statistics; recomputes the rest."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, residual, r_weight, r_bias, norm, residual_norm, training,
                 params, group):
-        n = _normalize(x, norm, training, group)
-        shift, r_scale, r = n.shift, None, None
+        mean, var, count = _batch_statistics(x, norm, training, group)
+        r_mean = r_var = None
         if residual_norm is not None:
-            r = _normalize(residual, residual_norm, training, group)
-            shift, r_scale = n.shift + r.shift, r.scale
-        out = torch.ops.golu_mm.affine_golu(x, n.scale, shift, residual, r_scale, *params)
-        ctx.save_for_backward(x, residual, shift, *n[:4], *(r[:4] if r is not None else ()))
-        ctx.count, ctx.training, ctx.params, ctx.group = n.count, training, params, group
-        ctx.dtypes = [None if p is None else p.dtype for p in (weight, bias, r_weight, r_bias)]
-        return out
+            r_mean, r_var, _ = _batch_statistics(residual, residual_norm, training, group)
+        ctx.eps = (norm.eps, residual_norm.eps if residual_norm is not None else 1e-5)
+        ctx.save_for_backward(x, residual, mean, var, weight, bias, r_mean, r_var, r_weight,
+                              r_bias)
+        ctx.count, ctx.training, ctx.params, ctx.group = count, training, params, group
+        return torch.ops.golu_mm.batch_norm_golu(x, mean, var, weight, bias, norm.eps, residual,
+                                                 r_mean, r_var, r_weight, r_bias, ctx.eps[1],
+                                                 *params)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        x, residual, shift, *saved = ctx.saved_tensors
-        n = _Normalized(*saved[:4], ctx.count)
-        r = _Normalized(*saved[4:], ctx.count) if len(saved) > 4 else None
+        x, residual, mean, var, weight, bias, r_mean, r_var, r_weight, r_bias = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        dx, dr, sums = torch.ops.golu_mm.affine_golu_backward(
-            grad, x, n.scale, shift, n.mean, residual, None if r is None else r.scale,
-            None if r is None else r.mean, *ctx.params, residual_grad=needs[3])
-        # Parameter gradients from this process's sums (DDP reduces them, as for SyncBatchNorm);
-        # input gradients through the batch statistics from the sums over the group.
+        dx, dr, sums = torch.ops.golu_mm.batch_norm_golu_backward(
+            grad, x, mean, var, weight, bias, ctx.eps[0], residual, r_mean, r_var, r_weight,
+            r_bias, ctx.eps[1], *ctx.params, residual_grad=needs[3])
+        # sums: gz, gz * x_hat, gz * residual_hat summed over this process's batch: the bias,
+        # weight and residual weight gradients (DDP reduces them, as for SyncBatchNorm); the
+        # inputs' gradients through batch statistics use the sums over the group.
         total = sums
         if ctx.training and ctx.group is not None:
             total = sums.clone()
             dist.all_reduce(total, group=ctx.group)
-        sum_gz, sum_gz_x, sum_gz_r = sums
-        grads = [_through_norm(dx, x, n, total[0], total[1], ctx.training) if needs[0] else None,
-                 n.invstd * sum_gz_x if needs[1] else None, sum_gz if needs[2] else None,
-                 None, None, None]
-        if needs[3]:
-            grads[3] = dr if r is None else _through_norm(dr, residual, r, total[0], total[2],
-                                                          ctx.training)
-        if r is not None:
-            grads[4] = r.invstd * sum_gz_r if needs[4] else None
-            grads[5] = sum_gz if needs[5] else None
-        for i, dtype in zip((1, 2, 4, 5), ctx.dtypes):
+        if ctx.training and needs[0]:
+            dx = _through_batch_statistics(dx, x, mean, var, weight, ctx.eps[0], total[0],
+                                           total[1], ctx.count)
+        if ctx.training and needs[3] and r_mean is not None:
+            dr = _through_batch_statistics(dr, residual, r_mean, r_var, r_weight, ctx.eps[1],
+                                           total[0], total[2], ctx.count)
+        grads = [dx if needs[0] else None, sums[1] if needs[1] else None,
+                 sums[0] if needs[2] else None, dr if needs[3] else None,
+                 sums[2] if needs[4] else None, sums[0] if needs[5] else None]
+        for i, param in ((1, weight), (2, bias), (4, r_weight), (5, r_bias)):
             if grads[i] is not None:
-                grads[i] = grads[i].to(dtype)
+                grads[i] = grads[i].to(param.dtype)
         return (*grads, None, None, None, None, None)
 
 
 def _register_operator() -> None:
-    """Fake kernels for torch.compile / torch.export, and affine_golu's decomposition into
+    """Fake kernels for torch.compile / torch.export, and batch_norm_golu's decomposition into
     standard operators (through golu's reference) for torch.onnx's exporter."""
     from torch._decomp import register_decomposition
 
-    @register_decomposition(torch.ops.golu_mm.affine_golu.default)
-    def _affine_golu_decomposition(x, scale, shift, residual=None, residual_scale=None,
-                                   alpha=1.0, beta=1.0, gamma=1.0):
-        z = x.to(scale.dtype) * _per_channel(scale, x) + _per_channel(shift, x)
+    @register_decomposition(torch.ops.golu_mm.batch_norm_golu.default)
+    def _batch_norm_golu_decomposition(x, mean, var, weight, bias, eps, residual=None,
+                                       residual_mean=None, residual_var=None,
+                                       residual_weight=None, residual_bias=None,
+                                       residual_eps=1e-5, alpha=1.0, beta=1.0, gamma=1.0):
+        compute = SUPPORTED_DTYPES[x.dtype]
+
+        def normalized(t, mean, var, weight, bias, eps):
+            out = (t.to(compute) - _per_channel(mean.to(compute), t)) * _per_channel(
+                torch.rsqrt(var.to(compute) + eps), t)
+            if weight is not None:
+                out = out * _per_channel(weight.to(compute), t)
+            return out if bias is None else out + _per_channel(bias.to(compute), t)
+        z = normalized(x, mean, var, weight, bias, eps)
         if residual is not None:
-            r = residual.to(scale.dtype)
-            z = z + (r if residual_scale is None else r * _per_channel(residual_scale, x))
+            z = z + (residual.to(compute) if residual_mean is None else normalized(
+                residual, residual_mean, residual_var, residual_weight, residual_bias,
+                residual_eps))
         return reference.golu_forward(z, alpha, beta, gamma).to(x.dtype)
 
-    @torch.library.register_fake('golu_mm::affine_golu')
-    def _affine_golu_fake(x, scale, shift, residual=None, residual_scale=None, alpha=1.0,
-                          beta=1.0, gamma=1.0):
+    @torch.library.register_fake('golu_mm::channel_moments')
+    def _channel_moments_fake(x):
+        compute = SUPPORTED_DTYPES[x.dtype]
+        return x.new_empty(x.shape[1], dtype=compute), x.new_empty(x.shape[1], dtype=compute)
+
+    @torch.library.register_fake('golu_mm::batch_norm_golu')
+    def _batch_norm_golu_fake(x, *args, **kwargs):
         return torch.empty_like(x, memory_format=torch.contiguous_format)
 
-    @torch.library.register_fake('golu_mm::affine_golu_backward')
-    def _affine_golu_backward_fake(grad, x, scale, shift, center, residual=None,
-                                   residual_scale=None, residual_center=None, alpha=1.0,
-                                   beta=1.0, gamma=1.0, residual_grad=False):
+    @torch.library.register_fake('golu_mm::batch_norm_golu_backward')
+    def _batch_norm_golu_backward_fake(grad, x, mean, var, weight, bias, eps, residual=None,
+                                       residual_mean=None, residual_var=None,
+                                       residual_weight=None, residual_bias=None,
+                                       residual_eps=1e-5, alpha=1.0, beta=1.0, gamma=1.0,
+                                       residual_grad=False):
         dense = torch.empty_like(x, memory_format=torch.contiguous_format)
         dr = torch.empty_like(dense) if residual_grad else x.new_empty(0)
-        return dense, dr, scale.new_empty(3, x.shape[1])
+        return dense, dr, x.new_empty(3, x.shape[1], dtype=SUPPORTED_DTYPES[x.dtype])
 
 
 if load_error() is None:

@@ -55,12 +55,16 @@ def run_tool(*args):
 
 def test_tool_on_a_config_and_on_torchvision():
     out = run_tool('configs/demo/mask_rcnn_golu_demo.py', '--shape', '64', '64', '--steps', '2',
-                   '--warmup', '1', '--activations', 'ReLU', 'GoLU')
-    rows = [line for line in out.splitlines() if line.startswith('| ReLU') or
-            line.startswith('| GoLU')]
-    assert len(rows) == 2 and '| 1.000 |' in rows[0]
-    golu_memory_ratio = float(rows[1].split('|')[3])
-    assert golu_memory_ratio > 1.1  # GoLU keeps BN's output and its own: the issue-12 gap
+                   '--warmup', '1', '--activations', 'ReLU', 'GoLU', 'GoLU-unfused')
+    rows = {line.split('|')[1].strip(): line for line in out.splitlines()
+            if line.startswith('| ReLU') or line.startswith('| GoLU')}
+    assert list(rows) == ['ReLU', 'GoLU', 'GoLU-unfused'] and '| 1.000 |' in rows['ReLU']
+    memory_ratio = {act: float(row.split('|')[3]) for act, row in rows.items()}
+    assert memory_ratio['GoLU'] <= 1.05  # fused: BN's input saved, not its output
+    assert memory_ratio['GoLU-unfused'] > 1.1  # BN's output and GoLU's own: the issue-12 gap
     out = run_tool('--torchvision', 'resnet50', '--shape', '64', '64', '--steps', '1',
-                   '--warmup', '1', '--activations', 'ReLU', 'GoLU')
+                   '--warmup', '1', '--activations', 'ReLU', 'GoLU', 'GoLU-unfused')
     assert 'resnet50, 2x3x64x64' in out and out.count('| GoLU |') == 1
+    torchvision_ratio = {line.split('|')[1].strip(): float(line.split('|')[3])
+                         for line in out.splitlines() if line.startswith('| GoLU')}
+    assert torchvision_ratio['GoLU'] < torchvision_ratio['GoLU-unfused']

@@ -140,20 +140,27 @@ def test_falls_back_to_the_modules_where_it_cannot_fuse():
         assert sum(t.numel() == x.numel() for t in saved.values()) == 2  # x and norm(x)
 
 
-@pytest.mark.parametrize('op', ['affine_golu', 'affine_golu_backward'])
+@pytest.mark.parametrize('op', ['batch_norm_golu', 'batch_norm_golu_backward', 'channel_moments'])
 def test_opcheck(device, op):
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(2, 3, 4, 5, dtype=torch.float64, generator=gen).to(device)
-    per_channel = [torch.rand(3, dtype=torch.float64, generator=gen).to(device) for _ in range(5)]
-    scale, shift, center, r_scale, r_center = per_channel
+    mean, var, weight, bias = (torch.rand(3, dtype=torch.float64, generator=gen).add(0.5)
+                               .to(device) for _ in range(4))
     r = torch.randn_like(x)
-    if op == 'affine_golu':
-        samples = [(x, scale, shift), (x, scale, shift, r), (x, scale, shift, r, r_scale),
-                   (x.float()[:, :, ::2], scale.float(), shift.float(), None, None, 1.5, 0.5, 2.0)]
+    norm = (mean, var, weight, bias, 1e-5)
+    if op == 'channel_moments':
+        if device != 'cpu':
+            pytest.skip('channel_moments is a CPU operator (torch reduces on CUDA)')
+        samples = [(x,), (x.float()[:, :, ::2],)]
+    elif op == 'batch_norm_golu':
+        samples = [(x, *norm), (x, mean, var, None, None, 0.1, r),
+                   (x, *norm, r, mean, var, weight, bias, 1e-3),
+                   (x.float()[:, :, ::2], mean, var.float(), weight.float(), None, 1e-5, None,
+                    None, None, None, None, 1e-5, 1.5, 0.5, 2.0)]
     else:
         g = torch.randn_like(x)
-        samples = [(g, x, scale, shift, center), (g, x, scale, shift, center, r, None, None),
-                   (g, x, scale, shift, center, r, r_scale, r_center, 1.0, 1.0, 1.0, True)]
+        samples = [(g, x, *norm), (g, x, *norm, r),
+                   (g, x, *norm, r, mean, var, weight, bias, 1e-3, 1.0, 1.0, 1.0, True)]
     for args in samples:
         torch.library.opcheck(getattr(torch.ops.golu_mm, op).default, args)
 
@@ -173,10 +180,14 @@ def test_errors_name_the_problem():
         batch_norm_golu(torch.randn(3), stats)
     with pytest.raises(ValueError, match='more than 1 value per channel'):
         batch_norm_golu(torch.randn(1, 3), stats, training=True)
-    with pytest.raises(TypeError, match='scale must be Float'):
-        torch.ops.golu_mm.affine_golu(x, torch.ones(3, dtype=torch.float64), torch.zeros(3))
-    with pytest.raises(RuntimeError, match=r'shift must have shape \(C,\)'):
-        torch.ops.golu_mm.affine_golu(x, torch.ones(3), torch.zeros(4))
+    with pytest.raises(TypeError, match='var must be a floating-point tensor'):
+        torch.ops.golu_mm.batch_norm_golu(x, torch.zeros(3), torch.ones(3, dtype=torch.int64),
+                                          None, None, 1e-5)
+    with pytest.raises(RuntimeError, match=r'residual_bias must have shape \(C,\)'):
+        torch.ops.golu_mm.batch_norm_golu(x, *stats[:2], None, None, 1e-5, x, *stats[:2], None,
+                                          torch.zeros(4))
+    with pytest.raises(ValueError, match='eps must be finite'):
+        torch.ops.golu_mm.batch_norm_golu(x, *stats[:2], None, None, -1.0)
 
 
 def test_compile_matches_eager():
