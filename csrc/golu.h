@@ -124,6 +124,9 @@ void golu_forward_cpu(const at::Tensor& x, at::Tensor& out, double alpha, double
                       double gamma);
 void golu_backward_cpu(const at::Tensor& grad, const at::Tensor& x, at::Tensor& out, double alpha,
                        double beta, double gamma);
+// grad * GoLU''(x), for double backward (a BackwardKernel).
+void golu_second_cpu(const at::Tensor& grad, const at::Tensor& x, at::Tensor& out, double alpha,
+                     double beta, double gamma);
 
 // The operators, generic over the backend's kernels: check, lay out, allocate, launch.
 template <ForwardKernel kernel>

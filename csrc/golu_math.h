@@ -54,6 +54,11 @@ GOLU_HOST_DEVICE T golu_linear_derivative(T x, T c) {
   return x != x ? x : c;
 }
 
+template <typename T>
+GOLU_HOST_DEVICE T golu_linear_second_derivative(T x) {
+  return x != x ? x : T(0);
+}
+
 // The exponential functor Exp has two forms of exp, so that CPU loops can avoid subnormal
 // arithmetic (slow there, full speed on GPUs):
 //   exp.flushed(t)  exp(t), or 0 where exp(t) is below float's normal range (CPU). Used for
@@ -94,6 +99,19 @@ GOLU_HOST_DEVICE T golu_backward(T grad, T x, const GoluParams<T>& p, Exp exp) {
   T slope = golu_where(u == T(0), T(0), p.alpha * p.beta * p.gamma * x * u);
   slope = golu_where(t < T(GoluZeroBelow<T>::value), T(0), slope);
   return exp.times(grad * (p.alpha + slope), t);
+}
+
+// grad * GoLU''(x), GoLU''(x) = alpha*beta*gamma * u * (2 + gamma*x*(beta*u - 1)) * e, for alpha,
+// beta, gamma > 0 (double backward). As in golu_backward, the factor before e is dropped where u
+// is 0 and where e is 0 (it may overflow there), and grad is folded into the product with e.
+template <typename T, typename Exp>
+GOLU_HOST_DEVICE T golu_second(T grad, T x, const GoluParams<T>& p, Exp exp) {
+  const T u = exp.flushed(-p.gamma * x);
+  const T t = -p.beta * u;
+  T factor = p.alpha * p.beta * p.gamma * u * (T(2) + p.gamma * x * (p.beta * u + T(-1)));
+  factor = golu_where(u == T(0), T(0), factor);
+  factor = golu_where(t < T(GoluZeroBelow<T>::value), T(0), factor);
+  return exp.times(grad * factor, t);
 }
 
 }  // namespace golu_mm

@@ -72,11 +72,15 @@ TORCH_LIBRARY(golu_mm, m) {
   m.def(
       "golu_backward(Tensor grad, Tensor x, float alpha=1.0, float beta=1.0, "
       "float gamma=1.0) -> Tensor");
+  m.def(
+      "golu_second(Tensor grad, Tensor x, float alpha=1.0, float beta=1.0, "
+      "float gamma=1.0) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(golu_mm, CPU, m) {
   m.impl("golu", &golu_op<golu_forward_cpu>);
   m.impl("golu_backward", &golu_backward_op<golu_backward_cpu>);
+  m.impl("golu_second", &golu_backward_op<golu_second_cpu>);
 }
 
 }  // namespace golu_mm

@@ -129,6 +129,9 @@ ForwardLoop<F16> forward_loop(const Loops& l, const F16*) { return l.forward_f16
 BackwardLoop<float> backward_loop(const Loops& l, const float*) { return l.backward_f32; }
 BackwardLoop<Bf16> backward_loop(const Loops& l, const Bf16*) { return l.backward_bf16; }
 BackwardLoop<F16> backward_loop(const Loops& l, const F16*) { return l.backward_f16; }
+BackwardLoop<float> second_loop(const Loops& l, const float*) { return l.second_f32; }
+BackwardLoop<Bf16> second_loop(const Loops& l, const Bf16*) { return l.second_bf16; }
+BackwardLoop<F16> second_loop(const Loops& l, const F16*) { return l.second_f16; }
 AffineForwardLoop<float> affine_forward_loop(const Loops& l, const float*) { return l.affine_forward_f32; }
 AffineForwardLoop<Bf16> affine_forward_loop(const Loops& l, const Bf16*) { return l.affine_forward_bf16; }
 AffineForwardLoop<F16> affine_forward_loop(const Loops& l, const F16*) { return l.affine_forward_f16; }
@@ -192,23 +195,29 @@ void forward_block(const scalar_t* x, scalar_t* y, int64_t n, const GoluParams<d
   }
 }
 
-template <typename scalar_t>
-void backward_block(const scalar_t* dy, const scalar_t* x, scalar_t* dx, int64_t n,
-                    const GoluParams<double>& p) {
+// dx = dy * GoLU'(x) (order 1) or dy * GoLU''(x) (order 2).
+template <int order, typename scalar_t>
+void derivative_block(const scalar_t* dy, const scalar_t* x, scalar_t* dx, int64_t n,
+                      const GoluParams<double>& p) {
   using acc_t = at::opmath_type<scalar_t>;
   const GoluParams<acc_t> pa = cast_params<acc_t>(p);
   if (golu_is_linear(pa)) {
     const acc_t c = golu_linear_slope(pa, [](acc_t v) { return std::exp(v); });
-    for (int64_t i = 0; i < n; ++i)
-      dx[i] = static_cast<scalar_t>(static_cast<acc_t>(dy[i]) *
-                                    golu_linear_derivative(static_cast<acc_t>(x[i]), c));
+    for (int64_t i = 0; i < n; ++i) {
+      const acc_t xv = static_cast<acc_t>(x[i]);
+      const acc_t d = order == 1 ? golu_linear_derivative(xv, c) : golu_linear_second_derivative(xv);
+      dx[i] = static_cast<scalar_t>(static_cast<acc_t>(dy[i]) * d);
+    }
   } else if constexpr (std::is_same_v<scalar_t, double>) {
-    for (int64_t i = 0; i < n; ++i) dx[i] = golu_backward(dy[i], x[i], pa, ExpF64{});
+    for (int64_t i = 0; i < n; ++i)
+      dx[i] = order == 1 ? golu_backward(dy[i], x[i], pa, ExpF64{})
+                         : golu_second(dy[i], x[i], pa, ExpF64{});
   } else {
     using S = typename Storage<scalar_t>::type;
-    backward_loop(loops(), static_cast<const S*>(nullptr))(
-        reinterpret_cast<const S*>(dy), reinterpret_cast<const S*>(x), reinterpret_cast<S*>(dx),
-        n, pa);
+    const S* none = nullptr;
+    const auto loop = order == 1 ? backward_loop(loops(), none) : second_loop(loops(), none);
+    loop(reinterpret_cast<const S*>(dy), reinterpret_cast<const S*>(x), reinterpret_cast<S*>(dx),
+         n, pa);
   }
 }
 
@@ -365,18 +374,29 @@ void golu_forward_cpu(const at::Tensor& x, at::Tensor& out, double alpha, double
   });
 }
 
-void golu_backward_cpu(const at::Tensor& grad, const at::Tensor& x, at::Tensor& out, double alpha,
-                       double beta, double gamma) {
+template <int order>
+void golu_derivative_cpu(const at::Tensor& grad, const at::Tensor& x, at::Tensor& out,
+                         double alpha, double beta, double gamma) {
   const GoluParams<double> p{alpha, beta, gamma};
   AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, x.scalar_type(), "golu_backward_cpu", [&] {
+      at::kHalf, at::kBFloat16, x.scalar_type(), "golu_derivative_cpu", [&] {
         const scalar_t* pg = grad.const_data_ptr<scalar_t>();
         const scalar_t* px = x.const_data_ptr<scalar_t>();
         scalar_t* po = out.mutable_data_ptr<scalar_t>();
         at::parallel_for(0, x.numel(), kGrain, [&](int64_t begin, int64_t end) {
-          backward_block(pg + begin, px + begin, po + begin, end - begin, p);
+          derivative_block<order>(pg + begin, px + begin, po + begin, end - begin, p);
         });
       });
+}
+
+void golu_backward_cpu(const at::Tensor& grad, const at::Tensor& x, at::Tensor& out, double alpha,
+                       double beta, double gamma) {
+  golu_derivative_cpu<1>(grad, x, out, alpha, beta, gamma);
+}
+
+void golu_second_cpu(const at::Tensor& grad, const at::Tensor& x, at::Tensor& out, double alpha,
+                     double beta, double gamma) {
+  golu_derivative_cpu<2>(grad, x, out, alpha, beta, gamma);
 }
 
 }  // namespace golu_mm

@@ -59,6 +59,9 @@ struct Loops {
   BackwardLoop<Bf16> backward_bf16;
   ForwardLoop<F16> forward_f16;
   BackwardLoop<F16> backward_f16;
+  BackwardLoop<float> second_f32;  // grad * GoLU''(x), same signature
+  BackwardLoop<Bf16> second_bf16;
+  BackwardLoop<F16> second_f16;
   AffineForwardLoop<float> affine_forward_f32;
   AffineBackwardLoop<float> affine_backward_f32;
   AffineForwardLoop<Bf16> affine_forward_bf16;
@@ -110,6 +113,12 @@ template <typename V, typename T>
 void backward(const T* dy, const T* x, T* dx, int64_t n, GoluParams<float> p) {
   const GoluParams<V> pv = broadcast<V>(p);
   map<V>(dy, x, dx, n, [&](V g, V xv) { return golu_backward(g, xv, pv, ExpF32{}); });
+}
+
+template <typename V, typename T>
+void second(const T* dy, const T* x, T* dx, int64_t n, GoluParams<float> p) {
+  const GoluParams<V> pv = broadcast<V>(p);
+  map<V>(dy, x, dx, n, [&](V g, V xv) { return golu_second(g, xv, pv, ExpF32{}); });
 }
 
 template <typename V, typename T>
@@ -237,6 +246,7 @@ Loops loops_for() {
   return {forward<V, float>, backward<V, float>,
           forward<V, Bf16>,  backward<V, Bf16>,
           forward<V, F16>,   backward<V, F16>,
+          second<V, float>,  second<V, Bf16>, second<V, F16>,
           affine_forward<V, float>, affine_backward<V, float>,
           affine_forward<V, Bf16>,  affine_backward<V, Bf16>,
           affine_forward<V, F16>,   affine_backward<V, F16>,

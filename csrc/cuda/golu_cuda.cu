@@ -114,6 +114,16 @@ struct BackwardFn {
 };
 
 template <typename T>
+struct SecondFn {
+  GoluParams<T> p;
+  bool linear;
+  T c;
+  __device__ __forceinline__ T operator()(T dy, T x) const {
+    return linear ? dy * golu_linear_second_derivative(x) : golu_second(dy, x, p, CudaExp{});
+  }
+};
+
+template <typename T>
 GoluParams<T> params(double alpha, double beta, double gamma) {
   return {static_cast<T>(alpha), static_cast<T>(beta), static_cast<T>(gamma)};
 }
@@ -136,15 +146,17 @@ void golu_forward_cuda(const at::Tensor& x, at::Tensor& out, double alpha, doubl
   });
 }
 
-void golu_backward_cuda(const at::Tensor& grad, const at::Tensor& x, at::Tensor& out,
-                        double alpha, double beta, double gamma) {
+// dx = grad * GoLU'(x) (Fn = BackwardFn) or grad * GoLU''(x) (SecondFn).
+template <template <typename> class Fn>
+void golu_derivative_cuda(const at::Tensor& grad, const at::Tensor& x, at::Tensor& out,
+                          double alpha, double beta, double gamma) {
   const c10::cuda::CUDAGuard guard(x.device());
   AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, x.scalar_type(), "golu_backward_cuda", [&] {
+      at::kHalf, at::kBFloat16, x.scalar_type(), "golu_derivative_cuda", [&] {
         using T = opmath_t<scalar_t>;
         launch<scalar_t>(grad.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
                          out.mutable_data_ptr<scalar_t>(), x.numel(),
-                         elementwise<BackwardFn<T>, T>(alpha, beta, gamma));
+                         elementwise<Fn<T>, T>(alpha, beta, gamma));
       });
 }
 
@@ -281,7 +293,8 @@ void affine_golu_backward_cuda(const AffineGoluArgs& a, const at::Tensor& grad, 
 
 TORCH_LIBRARY_IMPL(golu_mm, CUDA, m) {
   m.impl("golu", &golu_op<golu_forward_cuda>);
-  m.impl("golu_backward", &golu_backward_op<golu_backward_cuda>);
+  m.impl("golu_backward", &golu_backward_op<golu_derivative_cuda<BackwardFn>>);
+  m.impl("golu_second", &golu_backward_op<golu_derivative_cuda<SecondFn>>);
   m.impl("batch_norm_golu", &batch_norm_golu_op<affine_golu_forward_cuda>);
   m.impl("batch_norm_golu_backward", &batch_norm_golu_backward_op<affine_golu_backward_cuda>);
 }

@@ -85,6 +85,8 @@ def golu(x: Tensor, alpha: float = 1.0, beta: float = 1.0, gamma: float = 1.0) -
     _check_input(x)
     check_params(alpha, beta, gamma, x.dtype)
     alpha, beta, gamma = float(alpha), float(beta), float(gamma)
+    if torch.compiler.is_compiling():
+        _let_inductor_fuse()
     if _exporting_onnx_by_tracing():
         return reference.golu_forward(x, alpha, beta, gamma)
     if not uses_extension(x.device.type):
@@ -107,10 +109,10 @@ _OPERATOR = SimpleNamespace(forward=lambda *args: torch.ops.golu_mm.golu(*args),
                             backward=lambda *args: _GoLUBackwardFunction.apply(*args))
 
 
-def _backward_grads(grad2, grad, x, params, golu_backward):
-    """Gradients of golu_backward(grad, x) = grad * GoLU'(x), for double backward."""
-    d_grad = golu_backward(grad2, x, *params)
-    return d_grad, grad2 * grad * reference.golu_second_derivative(x, *params)
+def _backward_grads(grad2, grad, x, params, golu_backward, golu_second):
+    """Gradients of golu_backward(grad, x) = grad * GoLU'(x), for double backward:
+    (grad2 * GoLU'(x), grad2 * grad * GoLU''(x))."""
+    return golu_backward(grad2, x, *params), golu_second(grad2 * grad, x, *params)
 
 
 class _GoLUFunction(torch.autograd.Function):
@@ -156,13 +158,38 @@ class _GoLUBackwardFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad2):
         grad, x = ctx.saved_tensors
-        return (*_backward_grads(grad2, grad, x, ctx.params, _GoLUBackwardFunction.apply),
-                None, None, None)
+        return (*_backward_grads(grad2, grad, x, ctx.params, _GoLUBackwardFunction.apply,
+                                 torch.ops.golu_mm.golu_second), None, None, None)
+
+
+_INDUCTOR_DECOMPOSED = []
+
+
+def _let_inductor_fuse() -> None:
+    """Once, when torch.compile traces golu: decompositions of the operators into the reference's
+    torch ops (the same numerics) in inductor's table, so that inductor fuses GoLU with its
+    neighbours (a BatchNorm, a residual addition) as it fuses its own pointwise ops; other
+    backends (aot_eager, export) still see the custom operators."""
+    if _INDUCTOR_DECOMPOSED or load_error() is not None:
+        return
+    from torch._inductor.decomposition import register_decomposition
+    ops = torch.ops.golu_mm
+    register_decomposition(ops.golu.default)(reference.golu_forward)
+    register_decomposition(ops.golu_backward.default)(reference.golu_backward)
+
+    @register_decomposition(ops.golu_second.default)
+    def _golu_second(grad, x, alpha=1.0, beta=1.0, gamma=1.0):
+        return (grad * reference.golu_second_derivative(x, alpha, beta, gamma)).to(x.dtype)
+    # inductor caches its table at the first compilation (of any model): let it see these.
+    from torch._inductor import decomposition
+    getattr(decomposition.fast_random_decomps, 'cache_clear', lambda: None)()
+    _INDUCTOR_DECOMPOSED.append(True)
 
 
 def _register_operator() -> None:
-    """Fake kernels and vmap rules for torch.ops.golu_mm.{golu,golu_backward}; autograd for
-    golu_backward (golu's own autograd is C++: csrc/autograd.cpp); golu's decomposition into
+    """Fake kernels and vmap rules for torch.ops.golu_mm.{golu,golu_backward,golu_second};
+    autograd for golu_backward (golu's own autograd is C++: csrc/autograd.cpp; golu_second, the
+    second derivative it uses, has none: no third derivatives); golu's decomposition into
     standard operators (the reference), which torch.onnx's exporter applies."""
     from torch._decomp import register_decomposition
     register_decomposition(torch.ops.golu_mm.golu.default)(reference.golu_forward)
@@ -172,11 +199,13 @@ def _register_operator() -> None:
         _check_input(x)
         return torch.empty_like(x)
 
-    @torch.library.register_fake('golu_mm::golu_backward')
-    def _golu_backward_fake(grad, x, alpha=1.0, beta=1.0, gamma=1.0):
+    def _derivative_fake(grad, x, alpha=1.0, beta=1.0, gamma=1.0):
         _check_input(x)
         torch._check(grad.shape == x.shape, lambda: 'golu_backward: grad and input shapes differ')
         return torch.empty_like(x)
+
+    for name in ('golu_backward', 'golu_second'):  # grad * GoLU'(x), grad * GoLU''(x)
+        torch.library.register_fake(f'golu_mm::{name}')(_derivative_fake)
 
     def setup_golu_backward(ctx, inputs, output):
         ctx.save_for_backward(inputs[0], inputs[1])
@@ -184,8 +213,8 @@ def _register_operator() -> None:
 
     def golu_backward_grad(ctx, grad2):
         grad, x = ctx.saved_tensors
-        return (*_backward_grads(grad2, grad, x, ctx.params, torch.ops.golu_mm.golu_backward),
-                None, None, None)
+        return (*_backward_grads(grad2, grad, x, ctx.params, torch.ops.golu_mm.golu_backward,
+                                 torch.ops.golu_mm.golu_second), None, None, None)
 
     torch.library.register_autograd('golu_mm::golu_backward', golu_backward_grad,
                                     setup_context=setup_golu_backward)
@@ -195,11 +224,16 @@ def _register_operator() -> None:
     def _golu_vmap(info, in_dims, x, alpha=1.0, beta=1.0, gamma=1.0):
         return torch.ops.golu_mm.golu(x, alpha, beta, gamma), in_dims[0]
 
-    @torch.library.register_vmap('golu_mm::golu_backward')
-    def _golu_backward_vmap(info, in_dims, grad, x, alpha=1.0, beta=1.0, gamma=1.0):
-        grad, x = (_batch_first(t, d, info.batch_size) for t, d in zip((grad, x), in_dims))
-        grad, x = torch.broadcast_tensors(grad, x)
-        return torch.ops.golu_mm.golu_backward(grad, x, alpha, beta, gamma), 0
+    def derivative_vmap(op):
+        def vmap_rule(info, in_dims, grad, x, alpha=1.0, beta=1.0, gamma=1.0):
+            grad, x = (_batch_first(t, d, info.batch_size) for t, d in zip((grad, x), in_dims))
+            grad, x = torch.broadcast_tensors(grad, x)
+            return op(grad, x, alpha, beta, gamma), 0
+        return vmap_rule
+
+    for name in ('golu_backward', 'golu_second'):
+        torch.library.register_vmap(f'golu_mm::{name}')(
+            derivative_vmap(getattr(torch.ops.golu_mm, name)))
 
 
 def _batch_first(t: Tensor, dim, size: int) -> Tensor:

@@ -41,3 +41,26 @@ def test_module_is_a_drop_in_activation(device):
     model(x).sum().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
     assert repr(GoLU()) == 'GoLU()' and 'alpha=2.0' in repr(GoLU(alpha=2))
+
+
+@pytest.mark.parametrize('dtype', [torch.float64, torch.float32, torch.bfloat16, torch.float16])
+def test_second_derivative_kernel_matches_the_reference(device, dtype):
+    """torch.ops.golu_mm.golu_second (grad * GoLU'', double backward's kernel) against the
+    reference's GoLU'' in float64: within rounding of the dtype, NaN where the reference is,
+    and 0 for a zero grad even where GoLU'' underflows next to an overflowing x * exp(-x)."""
+    from golu_mm.ops import reference
+    x = torch.cat([torch.linspace(-60, 60, 4001, dtype=torch.float64),
+                   torch.tensor([-torch.inf, torch.inf, torch.nan, -1000.0, -88.5, 200.0],
+                                dtype=torch.float64)])
+    grad = torch.randn(x.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    xd, gd = x.to(dtype), grad.to(dtype)
+    for params in [(1.0, 1.0, 1.0), (1.5, 0.5, 2.0), (0.7, 0.0, 1.0)]:
+        got = torch.ops.golu_mm.golu_second(gd.to(device), xd.to(device), *params).cpu()
+        want = gd.double() * reference.golu_second_derivative(xd.double(), *params)
+        assert torch.equal(torch.isnan(got), torch.isnan(want))
+        finite = torch.isfinite(want)
+        tol = 4 * torch.finfo(dtype).eps * (1 + want.abs())
+        assert ((got.double() - want)[finite].abs() <= tol[finite]).all()
+        zero = torch.ops.golu_mm.golu_second(torch.zeros_like(xd).to(device), xd.to(device),
+                                             *params).cpu()
+        assert (zero[~torch.isnan(x)] == 0).all()

@@ -1,4 +1,4 @@
-"""The special-value table of README.md (GoLU in PyTorch), for every dtype, device and
+"""The special-value table of docs/operator.md (Numerics), for every dtype, device and
 implementation."""
 import math
 

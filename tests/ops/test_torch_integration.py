@@ -14,7 +14,7 @@ def extension_present():
     assert EXTENSION_ERROR is None, EXTENSION_ERROR
 
 
-@pytest.mark.parametrize('op', ['golu', 'golu_backward'])
+@pytest.mark.parametrize('op', ['golu', 'golu_backward', 'golu_second'])
 def test_opcheck(device, op):
     x = torch.randn(3, 4, 5, dtype=torch.float64, device=device, requires_grad=True)
     cl = torch.randn(2, 3, 4, 4, device=device).contiguous(memory_format=torch.channels_last)
@@ -62,12 +62,19 @@ def test_compile_emits_the_custom_op_without_graph_breaks():
 
 
 def test_compile_inductor_cpu():
+    """inductor gets golu's decompositions (the reference's ops) and fuses them into its own
+    kernels: no call of the custom operator is left in the code it generates."""
+    from torch._inductor.utils import run_and_get_code
     torch._dynamo.reset()
-    fn = torch.compile(lambda t: golu(t).sum(), fullgraph=True)
+    fn = torch.compile(lambda t: golu(t * 2).sum(), fullgraph=True)
     x = torch.randn(1000, requires_grad=True)
-    fn(x).backward()
+
+    def step():
+        fn(x).backward()
+    _, code = run_and_get_code(step)
+    assert code and not any('golu_mm' in c for c in code)
     xr = x.detach().clone().requires_grad_(True)
-    golu_reference(xr).sum().backward()
+    golu_reference(xr * 2).sum().backward()
     torch.testing.assert_close(x.grad, xr.grad)
 
 
