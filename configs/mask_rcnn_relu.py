@@ -14,5 +14,6 @@ model = dict(
     backbone=dict(
         type='ActResNet',
         act_cfg=act_cfg,
+        fuse_bn_golu=True,  # with a GoLU act_cfg: BN -> GoLU fused (ReLU's memory); False: unfused
         init_cfg=dict(type='Pretrained', checkpoint=backbone_checkpoint)
         if backbone_checkpoint else None))

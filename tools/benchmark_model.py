@@ -9,8 +9,8 @@ CONFIG: the config's backbone (+ neck) with its own frozen stages and norm_eval,
 set where the config sets its act_cfg (GoLU runs BN -> GoLU fused as the Act* backbones do,
 GoLU-unfused with fuse_bn_golu=False; on a CPU a detector's full step is dominated by RoIAlign,
 so the backbone + neck is measured). --torchvision: torchvision's models, the backbone's ReLUs
-swapped (the paper's setup; GoLU with the residual blocks fused by nn.fuse_resnet_blocks, the
-stem not; needs only torch, torchvision and golu_mm: a bare GPU box). Runs on CUDA when
+swapped (the paper's setup; GoLU with BN -> GoLU fused by nn.fuse_resnet; needs only torch,
+torchvision and golu_mm: a bare GPU box). Runs on CUDA when
 available (--device). Memory: bytes of the unique non-parameter storages autograd saves.
 """
 import argparse
@@ -22,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from golu_mm.analysis.model_cost import ACTIVATIONS, VARIANTS, compare, swap_relus, table  # noqa: E402
 from golu_mm import GoLU  # noqa: E402
-from golu_mm.nn import fuse_resnet_blocks  # noqa: E402
+from golu_mm.nn import fuse_resnet  # noqa: E402
 
 TORCHVISION = ('resnet50', 'fasterrcnn', 'maskrcnn', 'deeplabv3')
 
@@ -43,14 +43,9 @@ def config_case(config, act, shape, batch, device):
     model, _ = runner.build_model(config, cfg_options=options)
     if act == 'GoLU-formula':
         swap_relus(model, ACTIVATIONS[act], kind=GoLU)
-    parts = torch.nn.ModuleList([model.backbone] + ([model.neck] if model.with_neck else []))
+    parts = torch.nn.Sequential(model.backbone, *([model.neck] if model.with_neck else []))
     x = torch.randn(batch, 3, *shape, device=device)
-
-    def forward(module):
-        features = module[0](x)
-        return module[1](features) if len(module) > 1 else features
-
-    return parts.to(device), lambda m: sum(f.float().mean() for f in forward(m)), forward
+    return parts.to(device), lambda m: sum(f.float().mean() for f in m(x)), lambda m: m(x)
 
 
 def torchvision_case(name, act, shape, batch, device):
@@ -70,7 +65,7 @@ def torchvision_case(name, act, shape, batch, device):
         body = model.backbone
     swap_relus(body if body is not None else model, ACTIVATIONS[act])
     if act == 'GoLU':
-        fuse_resnet_blocks(model)  # the blocks' BN -> GoLU (torchvision's stem stays unfused)
+        fuse_resnet(model)  # BN -> GoLU in the stem and the residual blocks
     model.to(device)
     images = torch.rand(batch, 3, *shape, device=device)
     height, width = shape
@@ -103,8 +98,7 @@ def torchvision_case(name, act, shape, batch, device):
 
 
 def compiled(model, loss, infer):
-    """The case with its steps run through torch.compile(model) (the eager model kept for the
-    memory measure)."""
+    """The case with its steps (the memory measure's too) run through torch.compile(model)."""
     fast = torch.compile(model)
     return model, lambda m: loss(fast), lambda m: infer(fast)
 
@@ -123,8 +117,8 @@ def main(argv=None):
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--compile', action='store_true',
-                        help='time torch.compile(model) (inductor; compiled in the warm-up '
-                             'steps; memory is measured eagerly)')
+                        help='run torch.compile(model) (inductor; compiled in the warm-up '
+                             'steps; memory: what the compiled graphs save for backward)')
     args = parser.parse_args(argv)
     if args.compile and args.warmup < 1:
         parser.error('--compile needs at least one warm-up step (the compilation)')

@@ -25,7 +25,7 @@ class GoLUFormula(nn.Module):
         return x * torch.exp(-torch.exp(-x))
 
 
-# 'GoLU' runs BN -> GoLU fused where the model allows it (Act* backbones, fuse_resnet_blocks),
+# 'GoLU' runs BN -> GoLU fused where the model allows it (Act* backbones, fuse_resnet),
 # 'GoLU-unfused' the same modules one after the other, 'GoLU-formula' the formula in torch ops.
 ACTIVATIONS: Dict[str, Callable[[], nn.Module]] = {
     'ReLU': lambda: nn.ReLU(inplace=True), 'GoLU': GoLU, 'GoLU-unfused': GoLU,

@@ -7,9 +7,10 @@ from typing import Dict
 import torch.utils.checkpoint as cp
 from torch import Tensor, nn
 
+from .golu import GoLU
 from .norm_golu import fusable, norm_golu
 
-__all__ = ['FusedBlockMixin', 'fused_block', 'fuse_resnet_blocks']
+__all__ = ['FusedBlockMixin', 'fused_block', 'fuse_resnet']
 
 
 class FusedBlockMixin:
@@ -56,7 +57,7 @@ def _identity(downsample, x: Tensor):
     return downsample(x), None
 
 
-_FUSED: Dict[type, type] = {}
+_FUSED: Dict[object, type] = {}
 
 
 def fused_block(block: type) -> type:
@@ -69,15 +70,42 @@ def fused_block(block: type) -> type:
     return _FUSED[block]
 
 
-def fuse_resnet_blocks(model: nn.Module) -> int:
-    """Make every torchvision-style residual block in `model` (conv1, bn1, relu, downsample) a
-    fused one, in place (parameters and state_dict keys unchanged); returns how many. For
-    models built elsewhere, such as torchvision's; golu_mm's Act* backbones are built fused."""
+class _StemNormGoLU:
+    """Mixed in before a stem's BatchNorm class: the BatchNorm followed by its `golu` (the
+    stem's activation, moved here), fused where `fusable`."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if fusable(self, self.golu, x):
+            return norm_golu(self, self.golu, x)
+        return self.golu(super().forward(x))
+
+
+def fuse_resnet(model: nn.Module) -> int:
+    """BN → GoLU fused in place in every torchvision-style ResNet part of `model` (for models
+    built elsewhere, such as torchvision's, after their ReLUs were swapped for GoLU; golu_mm's
+    Act* backbones are built fused): each residual block (conv1, bn1, relu, downsample) becomes
+    a FusedBlockMixin subclass, and a stem's bn1 → relu (beside a maxpool) a BatchNorm that
+    applies the GoLU itself, its relu slot an nn.Identity. Parameters and state_dict keys are
+    unchanged. Returns how many blocks and stems were fused."""
     count = 0
-    for module in model.modules():
-        if (not isinstance(module, FusedBlockMixin) and hasattr(module, 'downsample')
-                and hasattr(module, 'conv1') and hasattr(module, 'relu')
-                and (hasattr(module, 'bn1') or hasattr(module, 'norm1'))):
+    for module in list(model.modules()):
+        norm = getattr(module, 'bn1', getattr(module, 'norm1', None))
+        if isinstance(module, FusedBlockMixin) or norm is None or not hasattr(module, 'conv1'):
+            continue
+        if hasattr(module, 'downsample') and hasattr(module, 'relu'):
             module.__class__ = fused_block(type(module))
             count += 1
+        elif (hasattr(module, 'maxpool') and isinstance(getattr(module, 'relu', None), GoLU)
+              and isinstance(module.bn1, nn.modules.batchnorm._BatchNorm)):
+            stem_norm = module.bn1
+            stem_norm.__class__ = _subclass(_StemNormGoLU, type(stem_norm))
+            stem_norm.golu, module.relu = module.relu, nn.Identity()
+            count += 1
     return count
+
+
+def _subclass(mixin: type, base: type) -> type:
+    key = (mixin, base)
+    if key not in _FUSED:
+        _FUSED[key] = type(f'GoLU{base.__name__}', (mixin, base), {'__module__': __name__})
+    return _FUSED[key]

@@ -78,7 +78,7 @@ def _batch_norm_golu(x, norm, training, residual, residual_norm, alpha, beta, ga
                                 process_group)
 
 
-def _batch_stats(x: Tensor, compute: torch.dtype, group):
+def _moments(x: Tensor, compute: torch.dtype, group):
     """Per-channel mean and (biased) variance over all but dim 1, and the element count; over
     the processes of `group` when given (the variance combined exactly from local moments)."""
     count = x.numel() // x.shape[1]
@@ -106,7 +106,7 @@ def _batch_statistics(t: Tensor, args: BatchNormArgs, training: bool, group):
     running statistics updated in place as F.batch_norm does."""
     if not training:
         return args.running_mean, args.running_var, None
-    mean, var, count = _batch_stats(t, SUPPORTED_DTYPES[t.dtype], group)
+    mean, var, count = _moments(t, SUPPORTED_DTYPES[t.dtype], group)
     with torch.no_grad():
         if args.running_mean is not None:
             args.running_mean.mul_(1 - args.momentum).add_(mean.to(args.running_mean.dtype),

@@ -56,6 +56,7 @@ def test_golu_config_differs_from_upstream_only_in_the_backbone():
     golu_backbone = dict(golu_cfg.model.backbone)
     relu_backbone = dict(upstream.model.backbone)
     assert golu_backbone.pop('act_cfg') == dict(type='GoLU')
+    assert golu_backbone.pop('fuse_bn_golu') is True  # golu_mm's switch, named in the config
     assert golu_backbone.pop('type') == 'ActResNet' and relu_backbone.pop('type') == 'ResNet'
     assert unscoped(golu_backbone) == unscoped(relu_backbone)
     for key in ('neck', 'rpn_head', 'roi_head', 'train_cfg', 'test_cfg'):

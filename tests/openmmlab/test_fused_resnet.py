@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from golu_mm.analysis.model_cost import saved_activation_bytes
-from golu_mm.nn import fuse_resnet_blocks
+from golu_mm.nn import fuse_resnet
 from golu_mm.nn.fused_blocks import FusedBlockMixin
 from golu_mm.openmmlab import mmdet_models as det
 from golu_mm.openmmlab import mmpretrain_models as pre
@@ -99,7 +99,7 @@ def test_saves_what_in_place_relu_saves(norm_eval):
     assert saved['unfused'] >= 1.3 * saved['relu']
 
 
-def test_torchvision_blocks_fuse_in_place():
+def test_torchvision_resnet_fuses_in_place():
     torchvision = pytest.importorskip('torchvision')
     from golu_mm import GoLU
     from golu_mm.analysis.model_cost import swap_relus
@@ -107,8 +107,10 @@ def test_torchvision_blocks_fuse_in_place():
     model = torchvision.models.resnet18()
     swap_relus(model, GoLU)
     reference = copy.deepcopy(model)
-    assert fuse_resnet_blocks(model) == 8
+    assert fuse_resnet(model) == 9  # 8 blocks and the stem
+    assert isinstance(model.relu, torch.nn.Identity) and isinstance(model.bn1.golu, GoLU)
     assert list(model.state_dict()) == list(reference.state_dict())
+    assert fuse_resnet(model) == 0  # once
     x = torch.randn(2, 3, 64, 64)
     _, grads = loss_and_grads(model, x)
     _, grads2 = loss_and_grads(reference, x)
