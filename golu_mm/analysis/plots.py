@@ -63,8 +63,9 @@ def plot_activation_functions(path, x_range=(-5.0, 3.0)) -> Path:
 
 def activation_outputs(model: nn.Module, inputs: torch.Tensor) -> Dict[str, torch.Tensor]:
     """Outputs of every activation module of `model` for one forward pass, by module name
-    (a module applied several times, like a ResNet block's relu, gets one entry per call)."""
-    from ..nn import GoLU
+    (a module applied several times, like a ResNet block's relu, gets one entry per call; fused
+    BN → GoLU nodes run unfused for it)."""
+    from ..nn import GoLU, unfused
     outputs: Dict[str, torch.Tensor] = {}
     handles = []
     for name, module in model.named_modules():
@@ -77,7 +78,7 @@ def activation_outputs(model: nn.Module, inputs: torch.Tensor) -> Dict[str, torc
                 outputs[key] = out.detach().flatten().float().cpu()
             handles.append(module.register_forward_hook(hook))
     try:
-        with torch.no_grad():
+        with torch.no_grad(), unfused(model):
             model(inputs)
     finally:
         for h in handles:

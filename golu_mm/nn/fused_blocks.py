@@ -2,7 +2,8 @@
 norm_golu nodes: a GoLU ResNet then saves for backward what an in-place ReLU one does. One mixin
 for the blocks of mmdet, mmseg, mmpretrain (conv1/norm1, ...) and torchvision (conv1/bn1, ...);
 blocks with plugins or drop path, and non-fusable norms/activations, run their own forward."""
-from typing import Dict
+import contextlib
+from typing import Dict, Iterator
 
 import torch.utils.checkpoint as cp
 from torch import Tensor, nn
@@ -10,7 +11,7 @@ from torch import Tensor, nn
 from .golu import GoLU
 from .norm_golu import fusable, norm_golu
 
-__all__ = ['FusedBlockMixin', 'fused_block', 'fuse_resnet']
+__all__ = ['FusedBlockMixin', 'fused_block', 'fuse_resnet', 'unfused']
 
 
 class FusedBlockMixin:
@@ -74,8 +75,10 @@ class _StemNormGoLU:
     """Mixed in before a stem's BatchNorm class: the BatchNorm followed by its `golu` (the
     stem's activation, moved here), fused where `fusable`."""
 
+    fuse_bn_golu = True
+
     def forward(self, x: Tensor) -> Tensor:
-        if fusable(self, self.golu, x):
+        if self.fuse_bn_golu and fusable(self, self.golu, x):
             return norm_golu(self, self.golu, x)
         return self.golu(super().forward(x))
 
@@ -102,6 +105,24 @@ def fuse_resnet(model: nn.Module) -> int:
             stem_norm.golu, module.relu = module.relu, nn.Identity()
             count += 1
     return count
+
+
+@contextlib.contextmanager
+def unfused(model: nn.Module) -> Iterator[nn.Module]:
+    """Within it, every fused part of `model` (Act* backbones, fuse_resnet) runs its modules one
+    after the other, so that forward hooks on the activation modules see every call."""
+    switched = [(m, m.__dict__.get('fuse_bn_golu')) for m in model.modules()
+                if hasattr(m, 'fuse_bn_golu')]
+    for module, _ in switched:
+        module.fuse_bn_golu = False
+    try:
+        yield model
+    finally:
+        for module, own in switched:
+            if own is None:
+                del module.fuse_bn_golu  # back to the class's default
+            else:
+                module.fuse_bn_golu = own
 
 
 def _subclass(mixin: type, base: type) -> type:

@@ -116,3 +116,27 @@ def test_torchvision_resnet_fuses_in_place():
     _, grads2 = loss_and_grads(reference, x)
     for a, b in zip(grads, grads2):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4 * b.abs().max().item())
+
+
+def test_activation_hooks_see_every_call_when_unfused():
+    """A fused node calls no activation module; golu_mm.nn.unfused (used by the activation plots)
+    runs the modules for hooks, and restores fusion afterwards."""
+    from golu_mm.analysis.plots import activation_outputs
+    from golu_mm.nn import unfused
+    model = det.ActResNet(depth=18, act_cfg=GOLU)
+    model.eval()  # (mmdet's ResNet.train returns None)
+    x = torch.randn(1, 3, 64, 64)
+    calls = []
+    hook = model.layer1[0].relu.register_forward_hook(lambda *args: calls.append(1))
+    model(x)
+    assert calls == []  # fused: the module is not called
+    with unfused(model):
+        model(x)
+    assert len(calls) == 2  # a BasicBlock applies its activation twice
+    hook.remove()
+    assert len(activation_outputs(model, x)) == 1 + 8 * 2  # the stem, then 8 blocks
+    assert model.fuse_bn_golu and all(b.fuse_bn_golu for b in model.layer1)
+    calls.clear()
+    model.layer1[0].relu.register_forward_hook(lambda *args: calls.append(1))
+    model(x)
+    assert calls == []
