@@ -1,15 +1,8 @@
-"""The Act* ResNets' fused parts: block classes with BN → GoLU fused (golu_mm.nn.fused_blocks)
-in their arch_settings, and the stem run with its BN → GoLU fused."""
+"""The Act* ResNets' stem with its BN → GoLU fused, and their forward around it (the blocks are
+golu_mm.nn.fused_blocks subclasses: swap.ResNetActCfgMixin)."""
 from torch import Tensor, nn
 
-from ..nn.fused_blocks import fused_block
 from ..nn.norm_golu import fusable, norm_golu
-
-
-def fused_arch_settings(resnet_cls: type) -> dict:
-    """A ResNet class's arch_settings with each block class replaced by its fused subclass."""
-    return {depth: (fused_block(block), stages)
-            for depth, (block, stages) in resnet_cls.arch_settings.items()}
 
 
 def run_stem(resnet: nn.Module, x: Tensor) -> Tensor:

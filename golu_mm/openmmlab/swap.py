@@ -13,7 +13,8 @@ from mmcv.cnn import build_activation_layer
 from torch import nn
 
 from ..nn import GoLU
-from .fused_resnet import fused_arch_settings, resnet_forward
+from ..nn.fused_blocks import fused_block
+from .fused_resnet import resnet_forward
 
 RELU = dict(type='ReLU', inplace=True)  # what the upstream models build
 
@@ -72,8 +73,11 @@ class ResNetActCfgMixin(ActCfgMixin):
         if not isinstance(fuse_bn_golu, bool):
             raise TypeError(f'fuse_bn_golu must be True or False, got {fuse_bn_golu!r}')
         self.fuse_bn_golu = fuse_bn_golu
+        # Blocks become fused subclasses after construction: upstream's init_cfg (e.g. mmdet's
+        # zero_init_residual, chosen by `block is BasicBlock`) has seen its own classes.
         for layer_name in self.res_layers:
             for block in getattr(self, layer_name):
+                block.__class__ = fused_block(type(block))
                 block.fuse_bn_golu = fuse_bn_golu
 
     def activation_slots(self) -> List[Tuple[nn.Module, str]]:
@@ -104,7 +108,6 @@ def register_act_backbones(registry, module: str, *upstream: type) -> Tuple[type
         name = f'Act{cls.__name__}'
         act_cls = type(name, (ResNetActCfgMixin, cls), {
             '__module__': module, '__qualname__': name,
-            'arch_settings': fused_arch_settings(cls),
             '__doc__': f"{cls.__module__.split('.')[0]}'s {cls.__name__} with `act_cfg`."})
         classes.append(registry.register_module(module=act_cls, force=True))
     return tuple(classes)

@@ -66,6 +66,20 @@ def test_fused_matches_unfused(cls, upstream, kwargs):
                 assert torch.equal(a.to(c.dtype), c)  # num_batches_tracked
 
 
+@pytest.mark.parametrize('cls,upstream,kwargs', CASES, ids=IDS)
+def test_initialisation_is_upstreams(cls, upstream, kwargs):
+    """Same seed, same weights as upstream after init_weights (mmdet/mmseg choose
+    zero_init_residual's target by the block class: fused blocks must not hide it)."""
+    models = []
+    for build in (lambda: upstream(**kwargs), lambda: cls(act_cfg=GOLU, **kwargs)):
+        torch.manual_seed(0)
+        model = build()
+        model.init_weights()
+        models.append(model.state_dict())
+    for (name, a), b in zip(models[0].items(), models[1].values()):
+        assert torch.equal(a, b), name
+
+
 def test_with_cp_and_the_switch_change_memory_not_results():
     torch.manual_seed(0)
     plain = det.ActResNet(depth=50, act_cfg=GOLU)
