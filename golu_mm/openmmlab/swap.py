@@ -73,12 +73,13 @@ class ResNetActCfgMixin(ActCfgMixin):
         if not isinstance(fuse_bn_golu, bool):
             raise TypeError(f'fuse_bn_golu must be True or False, got {fuse_bn_golu!r}')
         self.fuse_bn_golu = fuse_bn_golu
-        # Blocks become fused subclasses after construction: upstream's init_cfg (e.g. mmdet's
-        # zero_init_residual, chosen by `block is BasicBlock`) has seen its own classes.
+        # GoLU blocks become fused subclasses after construction: upstream's init_cfg (e.g.
+        # mmdet's zero_init_residual, chosen by `block is BasicBlock`) has seen its own classes.
         for layer_name in self.res_layers:
             for block in getattr(self, layer_name):
-                block.__class__ = fused_block(type(block))
-                block.fuse_bn_golu = fuse_bn_golu
+                if type(block.relu) is GoLU:
+                    block.__class__ = fused_block(type(block))
+                    block.fuse_bn_golu = fuse_bn_golu
 
     def activation_slots(self) -> List[Tuple[nn.Module, str]]:
         return resnet_activations(self)
