@@ -133,11 +133,13 @@ def test_saves_the_inputs_not_the_normalized_values(training):
 
 def test_falls_back_to_the_modules_where_it_cannot_fuse():
     x = torch.randn(2, 4, 5, 5, requires_grad=True)
-    for norm, act in ((nn.GroupNorm(2, 4), GoLU()), (nn.BatchNorm2d(4), nn.GELU()),
-                      (nn.BatchNorm2d(4), GoLU(beta=0.0))):
-        torch.testing.assert_close(norm_golu(norm, act, x), act(norm(x)))
-        saved = saved_storages(lambda: norm_golu(norm, act, x))
-        assert sum(t.numel() == x.numel() for t in saved.values()) == 2  # x and norm(x)
+    channels_last = x.detach().contiguous(memory_format=torch.channels_last).requires_grad_()
+    for norm, act, t in ((nn.GroupNorm(2, 4), GoLU(), x), (nn.BatchNorm2d(4), nn.GELU(), x),
+                         (nn.BatchNorm2d(4), GoLU(beta=0.0), x),
+                         (nn.BatchNorm2d(4), GoLU(), channels_last)):
+        torch.testing.assert_close(norm_golu(norm, act, t), act(norm(t)))
+        saved = saved_storages(lambda: norm_golu(norm, act, t))
+        assert sum(s.numel() == t.numel() for s in saved.values()) == 2  # t and norm(t)
 
 
 @pytest.mark.parametrize('op', ['batch_norm_golu', 'batch_norm_golu_backward', 'channel_moments'])
