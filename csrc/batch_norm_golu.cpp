@@ -13,11 +13,11 @@
 namespace golu_mm {
 
 void check_like_input(const char* name, const at::Tensor& t, const at::Tensor& x) {
-  TORCH_CHECK(t.device() == x.device(), "affine_golu: ", name, " is on ", t.device(),
+  TORCH_CHECK(t.device() == x.device(), "batch_norm_golu: ", name, " is on ", t.device(),
               " but x is on ", x.device());
-  TORCH_CHECK_TYPE(t.scalar_type() == x.scalar_type(), "affine_golu: ", name, " dtype ",
+  TORCH_CHECK_TYPE(t.scalar_type() == x.scalar_type(), "batch_norm_golu: ", name, " dtype ",
                    t.scalar_type(), " differs from x dtype ", x.scalar_type());
-  TORCH_CHECK(t.sizes() == x.sizes(), "affine_golu: ", name, " shape ", t.sizes(),
+  TORCH_CHECK(t.sizes() == x.sizes(), "batch_norm_golu: ", name, " shape ", t.sizes(),
               " differs from x shape ", x.sizes());
 }
 

@@ -188,6 +188,8 @@ def test_errors_name_the_problem():
     with pytest.raises(RuntimeError, match=r'residual_bias must have shape \(C,\)'):
         torch.ops.golu_mm.batch_norm_golu(x, *stats[:2], None, None, 1e-5, x, *stats[:2], None,
                                           torch.zeros(4))
+    with pytest.raises(RuntimeError, match=r'batch_norm_golu: residual shape \[2, 3, 5\] differs'):
+        torch.ops.golu_mm.batch_norm_golu(x, *stats[:2], None, None, 1e-5, torch.randn(2, 3, 5))
     with pytest.raises(ValueError, match='eps must be finite'):
         torch.ops.golu_mm.batch_norm_golu(x, *stats[:2], None, None, -1.0)
 
