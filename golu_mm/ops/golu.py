@@ -186,6 +186,13 @@ def _let_inductor_fuse() -> None:
     _INDUCTOR_DECOMPOSED.append(True)
 
 
+# Run by torch.compile's tracer as a plain call, its result a constant: traced, the registration
+# would break the graph (fullgraph=True would fail). The marker is what
+# torch.compiler.assume_constant_result sets; set directly because that API imports dynamo
+# (about 1 s) and `import golu_mm` must stay light.
+_let_inductor_fuse._dynamo_marked_constant = True
+
+
 def _register_operator() -> None:
     """Fake kernels and vmap rules for torch.ops.golu_mm.{golu,golu_backward,golu_second};
     autograd for golu_backward (golu's own autograd is C++: csrc/autograd.cpp; golu_second, the

@@ -61,6 +61,22 @@ def test_compile_emits_the_custom_op_without_graph_breaks():
     assert 'golu_mm.golu' in graph_code
 
 
+def test_first_compilation_in_a_process_is_one_graph():
+    """golu hands inductor its decompositions while torch.compile traces it: in a fresh process
+    (nothing compiled before) that must neither break the graph (fullgraph=True) nor come too
+    late for the graph being compiled."""
+    from .test_fallback import run_python
+    out = run_python('''
+import torch, golu_mm
+from torch._inductor.utils import run_and_get_code
+fn = torch.compile(lambda t: golu_mm.golu(t).sum(), fullgraph=True)
+x = torch.randn(64, requires_grad=True)
+_, code = run_and_get_code(lambda: fn(x).backward())
+print('golu_mm calls in inductor code:', sum('golu_mm' in c for c in code))
+''').stdout
+    assert 'golu_mm calls in inductor code: 0' in out
+
+
 def test_compile_inductor_cpu():
     """inductor gets golu's decompositions (the reference's ops) and fuses them into its own
     kernels: no call of the custom operator is left in the code it generates."""
