@@ -27,6 +27,12 @@ using ForwardKernel = void (*)(const at::Tensor& x, at::Tensor& out, double alph
 using BackwardKernel = void (*)(const at::Tensor& grad, const at::Tensor& x, at::Tensor& out,
                                 double alpha, double beta, double gamma);
 
+// t's data, or null for an undefined (absent optional) tensor.
+template <typename T>
+const T* data_or_null(const at::Tensor& t) {
+  return t.defined() ? t.const_data_ptr<T>() : nullptr;
+}
+
 // The fused channel affine + residual + GoLU, y = GoLU(x*scale[c] + shift[c] + residual *
 // residual_scale[c]), over x of shape (N, C, *): the kernels see contiguous x (and residual,
 // grad), `inner` elements per (n, c) row, and the per-channel tensors in the compute type

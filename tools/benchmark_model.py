@@ -10,8 +10,8 @@ set where the config sets its act_cfg (GoLU runs BN -> GoLU fused as the Act* ba
 GoLU-unfused with fuse_bn_golu=False; on a CPU a detector's full step is dominated by RoIAlign,
 so the backbone + neck is measured). --torchvision: torchvision's models, the backbone's ReLUs
 swapped (the paper's setup; GoLU with BN -> GoLU fused by nn.fuse_resnet; needs only torch,
-torchvision and golu_mm: a bare GPU box). Runs on CUDA when
-available (--device). Memory: bytes of the unique non-parameter storages autograd saves.
+torchvision and golu_mm: a bare GPU box). Runs on CUDA when available (--device). Memory: bytes
+of the unique non-parameter storages autograd saves.
 """
 import argparse
 import sys

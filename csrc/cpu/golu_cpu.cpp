@@ -159,11 +159,10 @@ struct ChannelAffines {
   const acc_t *scale, *shift, *center, *residual_scale, *residual_center;
 
   explicit ChannelAffines(const AffineGoluArgs& a)
-      : scale(data(a.scale)), shift(data(a.shift)), center(data(a.center)),
-        residual_scale(data(a.residual_scale)), residual_center(data(a.residual_center)) {}
-  static const acc_t* data(const at::Tensor& t) {
-    return t.defined() ? t.const_data_ptr<acc_t>() : nullptr;
-  }
+      : scale(data_or_null<acc_t>(a.scale)), shift(data_or_null<acc_t>(a.shift)),
+        center(data_or_null<acc_t>(a.center)),
+        residual_scale(data_or_null<acc_t>(a.residual_scale)),
+        residual_center(data_or_null<acc_t>(a.residual_center)) {}
   static double get(const acc_t* p, int64_t c, double absent) {
     return p != nullptr ? static_cast<double>(p[c]) : absent;
   }
@@ -282,11 +281,6 @@ void moments_channel(const scalar_t* x, int64_t rows, int64_t inner, int64_t str
                                                           inner, stride,
                                                           static_cast<float>(shift), sums);
   }
-}
-
-template <typename T>
-const T* data_or_null(const at::Tensor& t) {
-  return t.defined() ? t.const_data_ptr<T>() : nullptr;
 }
 
 }  // namespace

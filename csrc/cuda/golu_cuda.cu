@@ -175,11 +175,6 @@ struct ChannelAffine {
 };
 
 template <typename T>
-const T* data_or_null(const at::Tensor& t) {
-  return t.defined() ? t.const_data_ptr<T>() : nullptr;
-}
-
-template <typename T>
 ChannelAffine<T> channel_affine(const AffineGoluArgs& a) {
   return {a.scale.const_data_ptr<T>(), a.shift.const_data_ptr<T>(), data_or_null<T>(a.residual_scale),
           data_or_null<T>(a.center), data_or_null<T>(a.residual_center)};

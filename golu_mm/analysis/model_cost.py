@@ -16,7 +16,6 @@ from torch import nn
 from ..nn import GoLU
 
 
-
 class GoLUFormula(nn.Module):
     """GoLU as the plain formula x * exp(-exp(-x)) in torch ops: what torch.compile's inductor
     fuses by itself, to set beside the custom operator (tools/benchmark_model.py --compile)."""

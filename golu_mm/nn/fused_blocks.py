@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from .golu import GoLU
 from .norm_golu import fusable, norm_golu
 
-__all__ = ['FusedBlockMixin', 'fused_block', 'fuse_resnet', 'unfused']
+__all__ = ['FusedBlockMixin', 'fuse_block', 'fuse_resnet', 'unfused']
 
 
 class FusedBlockMixin:
@@ -58,17 +58,24 @@ def _identity(downsample, x: Tensor):
     return downsample(x), None
 
 
-_FUSED: Dict[object, type] = {}
+_SUBCLASSES: Dict[tuple, type] = {}
 
 
-def fused_block(block: type) -> type:
-    """The FusedBlockMixin subclass of a block class (one per class, named Act<Block>)."""
-    if block not in _FUSED:
-        name = f'Act{block.__name__}'
-        _FUSED[block] = type(name, (FusedBlockMixin, block), {
+def _subclass(mixin: type, base: type, name: str) -> type:
+    """type(name, (mixin, base)), made once per (mixin, base)."""
+    if (mixin, base) not in _SUBCLASSES:
+        _SUBCLASSES[mixin, base] = type(name, (mixin, base), {
             '__module__': __name__, '__qualname__': name,
-            '__doc__': f'{block.__module__}.{block.__name__} with BN → GoLU fused.'})
-    return _FUSED[block]
+            '__doc__': f'{base.__module__}.{base.__name__} with BN → GoLU fused.'})
+    return _SUBCLASSES[mixin, base]
+
+
+def fuse_block(block: nn.Module) -> bool:
+    """Make a residual block whose activation is GoLU a fused one (its class becomes the
+    FusedBlockMixin subclass Act<Block>, in place); whether it now is."""
+    if not isinstance(block, FusedBlockMixin) and type(block.relu) is GoLU:
+        block.__class__ = _subclass(FusedBlockMixin, type(block), f'Act{type(block).__name__}')
+    return isinstance(block, FusedBlockMixin)
 
 
 class _StemNormGoLU:
@@ -86,22 +93,21 @@ class _StemNormGoLU:
 def fuse_resnet(model: nn.Module) -> int:
     """BN → GoLU fused in place in every torchvision-style ResNet part of `model` (for models
     built elsewhere, such as torchvision's, after their ReLUs were swapped for GoLU; golu_mm's
-    Act* backbones are built fused): each residual block (conv1, bn1, relu, downsample) becomes
-    a FusedBlockMixin subclass, and a stem's bn1 → relu (beside a maxpool) a BatchNorm that
-    applies the GoLU itself, its relu slot an nn.Identity. Parameters and state_dict keys are
-    unchanged. Returns how many blocks and stems were fused."""
+    Act* backbones are built fused): each residual block (conv1, bn1, relu, downsample) with a
+    GoLU becomes a FusedBlockMixin subclass, and a stem's bn1 → GoLU (beside a maxpool) a
+    BatchNorm that applies the GoLU itself, its relu slot an nn.Identity. Parameters and
+    state_dict keys are unchanged. Returns how many blocks and stems were newly fused."""
     count = 0
     for module in list(model.modules()):
-        norm = getattr(module, 'bn1', getattr(module, 'norm1', None))
-        if isinstance(module, FusedBlockMixin) or norm is None or not hasattr(module, 'conv1'):
+        if isinstance(module, FusedBlockMixin) or not hasattr(module, 'conv1'):
             continue
         if hasattr(module, 'downsample') and hasattr(module, 'relu'):
-            module.__class__ = fused_block(type(module))
-            count += 1
+            count += fuse_block(module)
         elif (hasattr(module, 'maxpool') and isinstance(getattr(module, 'relu', None), GoLU)
-              and isinstance(module.bn1, nn.modules.batchnorm._BatchNorm)):
+              and isinstance(getattr(module, 'bn1', None), nn.modules.batchnorm._BatchNorm)):
             stem_norm = module.bn1
-            stem_norm.__class__ = _subclass(_StemNormGoLU, type(stem_norm))
+            stem_norm.__class__ = _subclass(_StemNormGoLU, type(stem_norm),
+                                            f'GoLU{type(stem_norm).__name__}')
             stem_norm.golu, module.relu = module.relu, nn.Identity()
             count += 1
     return count
@@ -123,10 +129,3 @@ def unfused(model: nn.Module) -> Iterator[nn.Module]:
                 del module.fuse_bn_golu  # back to the class's default
             else:
                 module.fuse_bn_golu = own
-
-
-def _subclass(mixin: type, base: type) -> type:
-    key = (mixin, base)
-    if key not in _FUSED:
-        _FUSED[key] = type(f'GoLU{base.__name__}', (mixin, base), {'__module__': __name__})
-    return _FUSED[key]

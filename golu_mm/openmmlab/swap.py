@@ -13,7 +13,7 @@ from mmcv.cnn import build_activation_layer
 from torch import nn
 
 from ..nn import GoLU
-from ..nn.fused_blocks import fused_block
+from ..nn.fused_blocks import fuse_block
 from .fused_resnet import resnet_forward
 
 RELU = dict(type='ReLU', inplace=True)  # what the upstream models build
@@ -77,8 +77,7 @@ class ResNetActCfgMixin(ActCfgMixin):
         # mmdet's zero_init_residual, chosen by `block is BasicBlock`) has seen its own classes.
         for layer_name in self.res_layers:
             for block in getattr(self, layer_name):
-                if type(block.relu) is GoLU:
-                    block.__class__ = fused_block(type(block))
+                if fuse_block(block):
                     block.fuse_bn_golu = fuse_bn_golu
 
     def activation_slots(self) -> List[Tuple[nn.Module, str]]:
