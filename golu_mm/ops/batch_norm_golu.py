@@ -174,13 +174,16 @@ class _BatchNormGoLU(torch.autograd.Function):
         if ctx.training and needs[3] and r_mean is not None:
             dr = _through_batch_statistics(dr, residual, r_mean, r_var, r_weight, ctx.eps[1],
                                            total[0], total[2], ctx.count)
-        grads = [dx if needs[0] else None, sums[1] if needs[1] else None,
-                 sums[0] if needs[2] else None, dr if needs[3] else None,
-                 sums[2] if needs[4] else None, sums[0] if needs[5] else None]
-        for i, param in ((1, weight), (2, bias), (4, r_weight), (5, r_bias)):
-            if grads[i] is not None:
-                grads[i] = grads[i].to(param.dtype)
-        return (*grads, None, None, None, None, None)
+        # Each parameter gets a tensor of its own (copy=True): the bias and the residual bias
+        # share sums[0], and views of one buffer would let an in-place op on one parameter's
+        # .grad (clipping, accumulation) reach another's.
+        param_grads = {}
+        for i, param, row in ((1, weight, 1), (2, bias, 0), (4, r_weight, 2), (5, r_bias, 0)):
+            if needs[i]:
+                param_grads[i] = sums[row].to(param.dtype, copy=True)
+        return (dx if needs[0] else None, param_grads.get(1), param_grads.get(2),
+                dr if needs[3] else None, param_grads.get(4), param_grads.get(5),
+                None, None, None, None, None)
 
 
 def _register_operator() -> None:

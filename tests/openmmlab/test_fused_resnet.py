@@ -154,3 +154,38 @@ def test_activation_hooks_see_every_call_when_unfused():
     model.layer1[0].relu.register_forward_hook(lambda *args: calls.append(1))
     model(x)
     assert calls == []
+
+
+def test_every_parameter_gets_a_gradient_of_its_own():
+    """No two parameters' .grad share storage (a downsample BN's bias and the block's last BN
+    bias have the same gradient: it must still be two tensors), in every Act* case."""
+    for cls, _, kwargs in CASES:
+        torch.manual_seed(0)
+        model = cls(act_cfg=GOLU, **kwargs)
+        _, grads = loss_and_grads(model, torch.randn(2, 3, 32, 32))
+        storages = [g.untyped_storage().data_ptr() for g in grads]
+        assert len(set(storages)) == len(storages), cls.__name__
+
+
+@pytest.mark.parametrize('optim', [dict(clip_grad=dict(max_norm=0.05)),
+                                   dict(accumulative_counts=2)], ids=['clip', 'accumulate'])
+def test_fused_trains_as_unfused_with_in_place_gradient_updates(optim):
+    """Several mmengine optimizer steps with gradient clipping, or with accumulation (both
+    update .grad in place): fused and unfused float64 models end with the same parameters."""
+    from mmengine.optim import OptimWrapper
+    torch.manual_seed(0)
+    fused = det.ActResNet(depth=18, act_cfg=GOLU).double()
+    unfused = det.ActResNet(depth=18, act_cfg=GOLU, fuse_bn_golu=False).double()
+    unfused.load_state_dict(fused.state_dict())
+    start = copy.deepcopy(fused.state_dict())
+    batches = [torch.randn(2, 3, 32, 32, dtype=torch.float64) for _ in range(4)]
+    for model in (fused, unfused):
+        model.train()
+        wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), **optim)
+        for x in batches:
+            wrapper.update_params(sum((o * o.tanh()).mean() for o in model(x)))
+    moved = max((fused.state_dict()[k] - v).abs().max().item() for k, v in start.items()
+                if v.is_floating_point())
+    assert moved > 1e-4  # the steps did change the parameters
+    for (name, a), b in zip(fused.state_dict().items(), unfused.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10, msg=name)
