@@ -43,12 +43,15 @@ def data_options(task, data_root, iters):
 def untrained_checkpoint(config, opts, work_dir):
     """A checkpoint of the randomly initialised model (seeded), for the --iters 0 baseline."""
     from mmengine.runner import set_random_seed
+
+    from golu_mm.openmmlab.activation_record import model_activations
     set_random_seed(0)
     model, _ = runner.build_model(config, cfg_options=opts)
     model.init_weights()
     path = Path(work_dir) / 'untrained.pth'
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
+    torch.save({'state_dict': model.state_dict(),
+                'meta': {'activations': model_activations(model)}}, path)  # as runs record it
     return str(path)
 
 

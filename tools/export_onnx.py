@@ -27,10 +27,12 @@ def main(argv=None):
     parser.add_argument('--dynamic', action='store_true', help='dynamic batch, height, width')
     parser.add_argument('--image', help='image to compare on (default: a synthetic scene)')
     add_cfg_options_argument(parser)
+    runner.add_allow_activation_mismatch_argument(parser)
     args = parser.parse_args(argv)
     from golu_mm.openmmlab.onnx_export import export
     result = export(args.config, args.out, args.checkpoint, tuple(args.shape), args.opset,
-                    args.dynamic, args.image, args.cfg_options)
+                    args.dynamic, args.image, args.cfg_options,
+                    args.allow_activation_mismatch)
     ops = ', '.join(op for _, op in result['nodes'])
     custom = [f'{domain}::{op}' for domain, op in result['nodes'] if domain != 'ai.onnx']
     print(f'\nexported {result["part"]} of {args.config} to {result["out"]}\n'

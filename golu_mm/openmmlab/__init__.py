@@ -6,11 +6,12 @@
 - ``golu_mm.openmmlab.mmdet_models`` / ``mmseg_models`` / ``mmpretrain_models`` add the ``Act*``
   backbones and heads of each codebase: the module a config names in ``custom_imports`` (the mmdet
   ``projects/`` way), so the configs also run with each codebase's own tools;
-- ``ActivationMetaHook`` (pretrained) records a backbone's activation in its checkpoints.
+- ``ActivationMetaHook`` (activation_record) records the model's activations in its checkpoints
+  and refuses to load a checkpoint trained with others.
 """
 from .activations import register_activations
 from .checkpoint import allow_mmengine_checkpoints
-from .pretrained import ActivationMetaHook  # noqa: F401 (registers the hook)
+from .activation_record import ActivationMetaHook  # noqa: F401 (registers the hook)
 
 register_activations()
 allow_mmengine_checkpoints()

@@ -12,8 +12,9 @@ import os.path as osp
 import pickle
 import re
 import warnings
+import zipfile
 from collections import OrderedDict
-from typing import List
+from typing import List, Optional
 
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
@@ -31,13 +32,77 @@ class UnreadableCheckpointError(CheckpointError):
     """A checkpoint file that is missing, empty, truncated or not a checkpoint at all."""
 
 
+REMOTE_HINT = ('offline? Download it where there is network, then name the local file '
+               '(--cfg-options backbone_checkpoint=/path/to/file.pth for a backbone, '
+               'load_from=/path/to/file.pth for a whole model)')
+
+
+def remote_checkpoint_url(filename: str) -> Optional[str]:
+    """The URL mmengine downloads a `scheme://name` checkpoint from (None if it cannot tell)."""
+    from mmengine.runner import checkpoint as ckpt
+    scheme, _, name = filename.partition('://')
+    try:
+        if scheme in ('http', 'https'):
+            return filename
+        if scheme in ('torchvision', 'modelzoo'):
+            return ckpt.get_torchvision_models().get(name)
+        if scheme in ('open-mmlab', 'openmmlab'):
+            name = ckpt.get_deprecated_model_names().get(name, name)
+            url = ckpt.get_external_models().get(name)
+            return url if url and url.startswith(('http://', 'https://')) else None
+        if scheme == 'mmcls':
+            return ckpt.get_mmcls_models().get(name)
+    except Exception:  # noqa: BLE001 (an unknown name: mmengine reports it when loading)
+        return None
+    return None
+
+
+def cached_download(url: str) -> str:
+    """Where mmengine keeps a downloaded checkpoint (torch hub's checkpoints directory)."""
+    import torch
+    return osp.join(torch.hub.get_dir(), 'checkpoints', osp.basename(url.split('?')[0]))
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    import http.client
+    import socket
+    import urllib.error
+    while exc is not None:
+        if isinstance(exc, (urllib.error.URLError, ConnectionError, socket.timeout,
+                            http.client.HTTPException)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def check_integrity(filename: str) -> None:
+    """UnreadableCheckpointError when a checkpoint in torch's zip format has a member whose bytes
+    fail the CRC-32 stored beside them (torch.load does not check: a flipped bit in a weight
+    loads silently). Other files (the legacy format) are left to the loader."""
+    if not zipfile.is_zipfile(filename):
+        return
+    try:
+        with zipfile.ZipFile(filename) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise UnreadableCheckpointError(f'checkpoint {filename} is corrupt or truncated '
+                                        f'({type(exc).__name__}: {exc})') from exc
+    if bad is not None:
+        raise UnreadableCheckpointError(
+            f'checkpoint {filename} is corrupt: {bad} fails its CRC-32 check (bytes changed '
+            'after it was written: a copy or disk error?)')
+
+
 def read_checkpoint(filename: str, map_location='cpu') -> dict:
-    """The checkpoint dict in `filename`, or UnreadableCheckpointError naming the file. Loading
-    stays weights_only (see checkpoint.py): a file that asks to run code is refused here too."""
+    """The checkpoint dict in `filename`, or UnreadableCheckpointError naming the file (a
+    failed download of a remote one said as such). Loading stays weights_only (see
+    checkpoint.py): a file that asks to run code is refused here too."""
     if '://' not in filename and not osp.isfile(filename):
         raise UnreadableCheckpointError(f'checkpoint {filename} does not exist')
     if '://' not in filename and osp.getsize(filename) == 0:
         raise UnreadableCheckpointError(f'checkpoint {filename} is empty (0 bytes)')
+    if '://' not in filename:
+        check_integrity(filename)
     try:
         checkpoint = _load_checkpoint(filename, map_location=map_location)
     except pickle.UnpicklingError as exc:
@@ -46,6 +111,11 @@ def read_checkpoint(filename: str, map_location='cpu') -> dict:
             f'checkpoint {filename} cannot be loaded safely or is not a checkpoint: '
             f'{first_line}') from exc
     except Exception as exc:  # noqa: BLE001 (random bytes fail in many ways: all say "corrupt")
+        if '://' in filename and _is_network_error(exc):
+            url = remote_checkpoint_url(filename)
+            raise UnreadableCheckpointError(
+                f'cannot download checkpoint {filename}' + (f' ({url})' if url else '') +
+                f': {type(exc).__name__}: {exc}; {REMOTE_HINT}') from exc
         raise UnreadableCheckpointError(f'checkpoint {filename} is corrupt or truncated '
                                         f'({type(exc).__name__}: {exc})') from exc
     if not isinstance(checkpoint, dict):
@@ -111,6 +181,7 @@ class CheckedRunner(Runner):
     """Runner whose load_from, --resume and evaluation checkpoints must match the model."""
 
     _resuming = False
+    loading_checkpoint = None
 
     def load_checkpoint(self, filename, map_location='cpu', strict=False,
                         revise_keys=[(r'^module.', '')]):  # noqa: B006 (mmengine's signature)
@@ -122,9 +193,11 @@ class CheckedRunner(Runner):
                     f'--resume needs a checkpoint saved by training; {filename} has no '
                     f'{", ".join(absent or ["meta.iter"])} (weights only?). To start from its '
                     'weights, use load_from (train) or evaluate it with tools/test.py')
-        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         model = self.model.module if is_model_wrapper(self.model) else self.model
         error = mismatch_error(model, revised_state_dict(checkpoint, revise_keys), filename)
+        if error is None or self.cfg.get('load_non_strict', False):
+            self.loading_checkpoint = filename  # for the hooks' messages (ActivationMetaHook)
+            self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         if error is not None:
             if not self.cfg.get('load_non_strict', False):
                 raise CheckpointError(f'{error}. Was it saved for another model or config? '

@@ -80,13 +80,24 @@ def input_image(model, shape: Sequence[int], image: Optional[str] = None) -> tor
     return runner.image_tensor(cv2.resize(picture, (width, height)), model)[..., :height, :width]
 
 
+def check_exportable(part: nn.Module, config: str) -> None:
+    """ValueError naming the first module of `part` that is one of mmcv's compiled operators
+    (deformable convolution, RoIAlign, ...): torch.onnx cannot express them (mmdeploy's custom
+    ONNX operators do, and mmdeploy does not install beside onnx 1.23)."""
+    for name, module in part.named_modules():
+        if type(module).__module__.startswith('mmcv.ops'):
+            raise ValueError(f'{config}: {name} is mmcv.ops.{type(module).__name__}, a compiled '
+                             'mmcv operator that torch.onnx cannot export (mmdeploy\'s custom '
+                             'operators can); export a model without it (e.g. no DCN)')
+
+
 def _median_seconds(fn) -> float:
     return interleaved_medians({'run': fn}, steps=5, warmup=1)['run']
 
 
 def export(config: str, out: str, checkpoint: Optional[str] = None, shape=(512, 512),
            opset: Optional[int] = None, dynamic: bool = False, image: Optional[str] = None,
-           cfg_options: Optional[dict] = None) -> dict:
+           cfg_options: Optional[dict] = None, allow_activation_mismatch: bool = False) -> dict:
     """Export the config's model (see the module docstring for which part) to `out`, run it in
     onnxruntime on an image and compare with PyTorch. Returns what was exported and measured:
     part, outputs, max_abs_error, max_rel_error, torch_s, onnxruntime_s, nodes (op types)."""
@@ -97,9 +108,10 @@ def export(config: str, out: str, checkpoint: Optional[str] = None, shape=(512, 
         raise ValueError(f'shape must be H W of at least 32 pixels, got {tuple(shape)}')
     if checkpoint is not None and '://' not in checkpoint and not Path(checkpoint).is_file():
         raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
-    model, cfg = runner.build_model(config, checkpoint, cfg_options)
+    model, cfg = runner.build_model(config, checkpoint, cfg_options, allow_activation_mismatch)
     wrapper_cls, part = EXPORTED_PART[runner.codebase_of(cfg)]
     wrapper = wrapper_cls(model).eval()
+    check_exportable(wrapper, config)
     x = input_image(model, shape, image)
     dynamic_shapes = None
     if dynamic:

@@ -6,24 +6,21 @@ mmdet/mmseg model, a torchvision ResNet (``fc.`` classifier) or a plain backbone
 layout of the model that loads it: mmpretrain builds a deep stem (V1c/V1d) from ConvModules
 (``stem.0.conv.weight``) where mmdet and mmseg use a flat Sequential (``stem.0.weight``).
 Loading refuses missing, unexpected or mis-shaped keys by name (mmengine only logs them, which
-leaves a silently random backbone), and warns once when the checkpoint's activation differs from
-the model's. Pretraining runs record their activation in the checkpoint's ``meta['act_cfg']``.
+leaves a silently random backbone), and a checkpoint trained with another activation than the
+backbone's (golu_mm.openmmlab.activation_record; a file without a record, such as torchvision's,
+counts as ReLU and only warns).
 """
 import re
-import warnings
 from collections import OrderedDict
 from typing import Optional
 
-from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
-from mmengine.registry import HOOKS
-
+from .activation_record import (activations_in, check_activations, checkpoint_activations,
+                                mismatch_allowed)
 from .checked_runner import CheckpointError, mismatch, read_checkpoint, revised_state_dict
 
 KNOWN_RELU_SOURCES = ('torchvision://', 'open-mmlab://', 'mmcls://')  # upstream ImageNet weights
 _CONV_MODULE_STEM = re.compile(r'^stem\.(\d)\.(conv|bn)\.')
 _FLAT_STEM = re.compile(r'^stem\.(\d)\.')
-_warned = set()
 
 
 def _to_flat_stem(key: str) -> str:
@@ -82,28 +79,20 @@ def _file_info(state_dict) -> dict:
     return (getattr(state_dict, '_metadata', None) or {}).get('', {}).get('golu_mm', {})
 
 
-def _act_type(act_cfg) -> Optional[str]:
-    return None if act_cfg is None else act_cfg.get('type')
+def backbone_activations(checkpoint: dict) -> Optional[dict]:
+    """{'backbone': activations} as the checkpoint records them (a training checkpoint's meta,
+    an extracted backbone file's act_cfg), or None where it records nothing."""
+    if 'state_dict' in checkpoint:
+        record = checkpoint_activations(checkpoint)
+        return None if record is None else {'backbone': record.get('backbone', [])}
+    act_cfg = _file_info(checkpoint).get('act_cfg')
+    return None if act_cfg is None else {'backbone': [act_cfg['type']]}
 
 
-def warn_activation_mismatch(checkpoint_act: Optional[dict], model_act: Optional[dict],
-                             filename: str) -> None:
-    """Warn (once per checkpoint and pair) when a backbone is loaded into a model whose
-    activation differs from the one it was trained with."""
-    ours, theirs = _act_type(model_act), _act_type(checkpoint_act)
-    if ours is None or theirs is None or ours == theirs:
-        return
-    key = (filename, theirs, ours)
-    if key in _warned:
-        return
-    _warned.add(key)
-    warnings.warn(f'backbone {filename} was pretrained with {theirs} ({checkpoint_act}) but the '
-                  f'model uses {ours} ({model_act}): not an activation-matched comparison',
-                  UserWarning, stacklevel=3)
-
-
-def load_backbone(backbone, filename: str, prefix: Optional[str] = None) -> None:
-    """Load the backbone weights of checkpoint `filename` into `backbone`, all of them or none."""
+def load_backbone(backbone, filename: str, prefix: Optional[str] = None,
+                  allow_activation_mismatch: bool = False) -> None:
+    """Load the backbone weights of checkpoint `filename` into `backbone`, all of them or none,
+    trained with the backbone's activations (activation_record.check_activations)."""
     checkpoint = read_checkpoint(filename)
     own = backbone.state_dict()
     state_dict = backbone_state_dict(checkpoint, own.keys(), prefix)
@@ -115,8 +104,8 @@ def load_backbone(backbone, filename: str, prefix: Optional[str] = None) -> None
         raise CheckpointError(f'backbone checkpoint {filename} does not match '
                               f'{type(backbone).__name__}: ' + '; '.join(problems) +
                               '. Pretrained with another depth or stem (ResNet vs V1c/V1d)?')
-    warn_activation_mismatch(checkpoint_act_cfg(checkpoint, filename),
-                             getattr(backbone, 'act_cfg', None), filename)
+    check_activations(backbone_activations(checkpoint), {'backbone': activations_in(backbone)},
+                      filename, 'backbone init', allow_activation_mismatch or mismatch_allowed())
     backbone.load_state_dict(state_dict)
 
 
@@ -136,14 +125,3 @@ def extract_backbone(checkpoint_file: str, out_file: str) -> OrderedDict:
     torch.save(weights, out_file)
     return weights
 
-
-@HOOKS.register_module(force=True)
-class ActivationMetaHook(Hook):
-    """Records the backbone's act_cfg in every checkpoint's meta (the pretraining configs use
-    it), so that a fine-tune can tell which activation its backbone was trained with."""
-
-    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        act_cfg = getattr(getattr(model, 'backbone', None), 'act_cfg', None)
-        if act_cfg is not None:
-            checkpoint.setdefault('meta', {})['act_cfg'] = dict(act_cfg)

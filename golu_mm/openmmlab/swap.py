@@ -93,7 +93,8 @@ class ResNetActCfgMixin(ActCfgMixin):
         init_cfg = self.init_cfg
         if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
             from .pretrained import load_backbone
-            load_backbone(self, init_cfg['checkpoint'], init_cfg.get('prefix'))
+            load_backbone(self, init_cfg['checkpoint'], init_cfg.get('prefix'),
+                          init_cfg.get('allow_activation_mismatch', False))
             self._is_init = True
             return
         super().init_weights()

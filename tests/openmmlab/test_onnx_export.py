@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from golu_mm.openmmlab import runner
+from golu_mm.openmmlab.activation_record import model_activations
 from golu_mm.openmmlab.onnx_export import BackboneNeck, SegmentorLogits, export
 
 ort = pytest.importorskip('onnxruntime', reason='requirements/export.txt (installed by make setup)')
@@ -37,7 +38,8 @@ def test_deeplabv3_exports_end_to_end(tmp_path):
 def saved_model(config, path):
     """The config's model with its (random) weights saved as a checkpoint at `path`."""
     model, _ = runner.build_model(config)
-    torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
+    torch.save({'state_dict': model.state_dict(),
+                'meta': {'activations': model_activations(model)}}, path)  # as runs write it
     return model
 
 
@@ -86,3 +88,13 @@ def test_config_of_another_codebase_is_refused(tmp_path):
     config.write_text("default_scope = 'mmocr'\nmodel = dict(type='X')\n")
     with pytest.raises(ValueError, match="default_scope must be one of"):
         export(str(config), str(tmp_path / 'x.onnx'), shape=(64, 64))
+
+
+def test_mmcv_compiled_operators_are_named(tmp_path):
+    dcn = {'model.backbone.dcn': dict(type='DCNv2', deform_groups=1, fallback_on_stride=False),
+           'model.backbone.stage_with_dcn': (False, True, True, True),
+           'model.backbone.depth': 50, 'model.neck.in_channels': [128, 256, 512, 1024]}
+    with pytest.raises(ValueError, match=r'backbone\.layer2\.0\.conv2 is '
+                                         r'mmcv\.ops\.ModulatedDeformConv2dPack'):
+        export(DET, str(tmp_path / 'x.onnx'), shape=(64, 64), cfg_options=dcn)
+    assert not (tmp_path / 'x.onnx').exists()

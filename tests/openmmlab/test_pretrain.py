@@ -10,6 +10,7 @@ import torch
 
 from golu_mm.data import config_options, generate_classification
 from golu_mm.openmmlab import runner
+from golu_mm.openmmlab.activation_record import ActivationMismatchError, allowing_mismatch
 from golu_mm.openmmlab.checked_runner import CheckpointError, read_checkpoint
 from golu_mm.openmmlab.pretrained import (backbone_state_dict, checkpoint_act_cfg,
                                           extract_backbone)
@@ -78,6 +79,8 @@ def test_pretraining_configs_build_with_the_papers_recipe(config):
 def test_pretraining_run_records_its_activation_and_reports_top1(pretrained):
     checkpoint = read_checkpoint(str(pretrained['resnet']))
     assert checkpoint['meta']['act_cfg'] == {'type': 'GoLU'}
+    assert checkpoint['meta']['activations'] == {'backbone': ['GoLU'], 'data_preprocessor': [],
+                                                 'head': [], 'neck': []}
     assert any(k.startswith('head.') for k in checkpoint['state_dict'])
     assert 0 <= pretrained['metrics']['accuracy/top1'] <= 100
     predictions = pickle.loads((pretrained['tmp'] / 'predictions.pkl').read_bytes())
@@ -110,16 +113,24 @@ def test_wrong_architecture_is_an_error_naming_the_keys(pretrained):
                                 'model.neck.in_channels': [16, 32, 64, 128]})
 
 
-def test_activation_mismatch_warns_once_naming_both(pretrained):
+def test_activation_mismatch_is_refused_unless_allowed(pretrained):
+    relu = {'model.backbone.act_cfg.type': 'ReLU'}
+    with pytest.raises(ActivationMismatchError, match=r'for backbone init: backbone: GoLU in the '
+                                                      r'checkpoint, ReLU in the model'):
+        initialised_backbone(DET_DEMO, pretrained['resnet'], **relu)
+    allowed = {'model.backbone.init_cfg': dict(_delete_=True, type='Pretrained',
+                                               checkpoint=str(pretrained['resnet']),
+                                               allow_activation_mismatch=True)}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
         for _ in range(2):
-            initialised_backbone(DET_DEMO, pretrained['resnet'],
-                                 **{'model.backbone.act_cfg.type': 'ReLU'})
+            initialised_backbone(DET_DEMO, pretrained['resnet'], **relu, **allowed)
         initialised_backbone(DET_DEMO, pretrained['resnet'])  # matched: no warning
-    messages = [str(w.message) for w in caught if 'pretrained with' in str(w.message)]
-    assert len(messages) == 1
-    assert 'pretrained with GoLU' in messages[0] and 'model uses ReLU' in messages[0]
+        with allowing_mismatch():  # what tools/train.py --allow-activation-mismatch sets
+            initialised_backbone(DET_DEMO, pretrained['resnet'], **relu)
+    messages = [str(w.message) for w in caught if 'other activations' in str(w.message)]
+    assert len(messages) == 1  # once per file and message
+    assert 'backbone: GoLU in the checkpoint, ReLU in the model' in messages[0]
 
 
 def test_extracted_backbone_round_trip(pretrained):
@@ -135,10 +146,8 @@ def test_extracted_backbone_round_trip(pretrained):
     assert set(written) == keys
     backbone = initialised_backbone(DET_DEMO, out)
     assert all(torch.equal(v, on_disk[k]) for k, v in backbone.state_dict().items())
-    with warnings.catch_warnings(record=True) as caught:  # the file still knows its activation
-        warnings.simplefilter('always')
+    with pytest.raises(ActivationMismatchError, match='GoLU in the checkpoint, SiLU in the model'):
         initialised_backbone(DET_DEMO, out, **{'model.backbone.act_cfg.type': 'SiLU'})
-    assert any('pretrained with GoLU' in str(w.message) for w in caught)
     with pytest.raises(CheckpointError, match='no backbone'):
         extract_backbone(str(out), str(pretrained['tmp'] / 'again.pth'))
     # The V1c backbone is written in mmcv's flat stem layout and loads back into DeepLabV3.
@@ -157,7 +166,9 @@ def test_torchvision_style_checkpoint_loads_without_its_classifier(tmp_path):
                if not k.endswith('num_batches_tracked')}
     weights.update({'fc.weight': torch.zeros(10, 256), 'fc.bias': torch.zeros(10)})
     torch.save(weights, tmp_path / 'tv.pth')
-    backbone = initialised_backbone(DET_DEMO, tmp_path / 'tv.pth')
+    with pytest.warns(UserWarning, match='records no activations.*taken as ReLU.*GoLU in the '
+                                         'model. Not an activation-matched run'):
+        backbone = initialised_backbone(DET_DEMO, tmp_path / 'tv.pth')  # unrecorded: ReLU
     assert all(torch.equal(backbone.state_dict()[k], v) for k, v in weights.items()
                if not k.startswith('fc.'))
 

@@ -1,0 +1,152 @@
+"""The activations a model runs, recorded in every checkpoint it saves and compared with the
+model that loads one.
+
+A ReLU checkpoint and a GoLU model have the same state_dict keys, so loading one into the other
+succeeds and evaluates to a plausible, wrong number. ``ActivationMetaHook`` writes
+``meta['activations']`` ({component: activation class names}, e.g. ``{'backbone': ['GoLU'],
+'roi_head': ['ReLU']}``) into every checkpoint and checks every checkpoint loaded (evaluation,
+load_from, resume); backbone initialisation checks its part (golu_mm.openmmlab.pretrained).
+A file without a record (upstream's model zoo, torchvision) is taken as ReLU. A mismatch is
+refused unless allowed (``--allow-activation-mismatch``, config ``allow_activation_mismatch =
+True``); an unrecorded file used to initialise a fine-tune only warns, since ImageNet ReLU weights
+are upstream's default starting point.
+"""
+import contextlib
+import contextvars
+import warnings
+from typing import Dict, Iterator, List, Optional
+
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.registry import HOOKS
+from torch import nn
+
+from .checked_runner import CheckpointError
+
+META_KEY = 'activations'
+ALLOW_KEY = 'allow_activation_mismatch'  # config key, and init_cfg key for a backbone
+ALLOW_FLAG = '--allow-activation-mismatch'
+PRESUMED = 'ReLU'  # what a checkpoint without a record is taken to have been trained with
+# Activation functions by class name (torch's, mmcv's and golu_mm's); gates (Sigmoid, Tanh,
+# Softmax) are left out: they are the same in every variant of a model.
+ACTIVATIONS = frozenset({'ReLU', 'ReLU6', 'LeakyReLU', 'PReLU', 'RReLU', 'ELU', 'CELU', 'SELU',
+                         'GELU', 'SiLU', 'Swish', 'Mish', 'Hardswish', 'HSwish', 'Softplus',
+                         'GoLU'})
+PURPOSES = ('evaluation', 'resume', 'load_from', 'backbone init')
+_warned = set()
+_allowed = contextvars.ContextVar('allow_activation_mismatch', default=False)
+
+
+class ActivationMismatchError(CheckpointError):
+    """A checkpoint trained with other activations than the model that loads it."""
+
+
+def activations_in(module: nn.Module) -> List[str]:
+    """The sorted class names of the activation modules inside `module`."""
+    return sorted({type(m).__name__ for m in module.modules()
+                   if type(m).__name__ in ACTIVATIONS})
+
+
+def model_activations(model: nn.Module) -> Dict[str, List[str]]:
+    """{top-level component (backbone, neck, heads): its activations}, an empty list for a
+    component without any (so that a head given one later is seen to differ)."""
+    model = model.module if is_model_wrapper(model) else model
+    return {name: activations_in(child) for name, child in model.named_children()}
+
+
+def checkpoint_activations(checkpoint: dict) -> Optional[Dict[str, List[str]]]:
+    """A checkpoint's record, or None where it has none. Pretraining checkpoints written before
+    the record held the backbone's act_cfg only."""
+    meta = checkpoint.get('meta') or {}
+    if not isinstance(meta, dict):
+        return None
+    record = meta.get(META_KEY)
+    if record is None and isinstance(meta.get('act_cfg'), dict):
+        record = {'backbone': [meta['act_cfg']['type']]}
+    return record
+
+
+def differences(recorded: Optional[dict], model_record: Dict[str, List[str]]) -> List[str]:
+    """'component: X in the checkpoint, Y in the model' for each component of both whose
+    activations differ (a component only one side has is a key mismatch, refused as such); a
+    checkpoint without a record (None) counts as ReLU wherever the model has an activation."""
+    if recorded is None:
+        recorded = {name: [PRESUMED] for name, acts in model_record.items() if acts}
+    found = []
+    for name in sorted(set(model_record) & set(recorded)):
+        theirs, ours = sorted(recorded[name]), model_record[name]
+        if theirs != ours:
+            found.append(f'{name}: {"/".join(theirs) or "none"} in the checkpoint, '
+                         f'{"/".join(ours) or "none"} in the model')
+    return found
+
+
+def check_activations(recorded: Optional[dict], model_record: Dict[str, List[str]],
+                      filename: str, purpose: str, allowed: bool = False) -> None:
+    """ActivationMismatchError when checkpoint `filename` (its record `recorded`, None for
+    none) was trained with other activations than the model loading it for `purpose` (one of
+    PURPOSES). A warning instead when `allowed`, or when an unrecorded file initialises a
+    fine-tune (load_from in training, a backbone init)."""
+    if purpose not in PURPOSES:
+        raise ValueError(f'purpose must be one of {PURPOSES}, got {purpose!r}')
+    problems = differences(recorded, model_record)
+    if not problems:
+        return
+    whose = ('' if recorded is not None else
+             f' (it records no activations: an upstream or older file, taken as {PRESUMED})')
+    message = (f'checkpoint {filename}{whose} was trained with other activations than the model '
+               f'loading it for {purpose}: {"; ".join(problems)}')
+    if allowed or (recorded is None and purpose in ('load_from', 'backbone init')):
+        key = (filename, purpose, message)
+        if key not in _warned:
+            _warned.add(key)
+            warnings.warn(f'{message}. Not an activation-matched run', UserWarning, stacklevel=3)
+        return
+    raise ActivationMismatchError(
+        f'{message}. Use the config it was trained with, or pass {ALLOW_FLAG} (config: '
+        f'{ALLOW_KEY} = True) to load it anyway')
+
+
+@contextlib.contextmanager
+def allowing_mismatch(allowed: bool = True) -> Iterator[None]:
+    """Within: backbone inits load mismatched checkpoints with a warning (what a tool's
+    --allow-activation-mismatch means for the init_cfg it cannot pass the flag to)."""
+    token = _allowed.set(bool(allowed))
+    try:
+        yield
+    finally:
+        _allowed.reset(token)
+
+
+def mismatch_allowed() -> bool:
+    return _allowed.get()
+
+
+def _purpose(runner) -> str:
+    """What the runner is loading a checkpoint for: resume, load_from (training) or
+    evaluation (tools/test.py: no training loop was built)."""
+    from mmengine.runner import BaseLoop
+    if not isinstance(getattr(runner, '_train_loop', None), BaseLoop):
+        return 'evaluation'
+    return 'resume' if getattr(runner, '_resume', False) else 'load_from'
+
+
+@HOOKS.register_module(force=True)
+class ActivationMetaHook(Hook):
+    """Records the model's activations in every checkpoint's meta (and the backbone's act_cfg,
+    which extract_backbone hands on), and refuses to load a checkpoint whose record differs
+    from the model (see the module docstring). golu_mm's tools add it to every run."""
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        meta = checkpoint.setdefault('meta', {})
+        meta[META_KEY] = model_activations(model)
+        act_cfg = getattr(getattr(model, 'backbone', None), 'act_cfg', None)
+        if act_cfg is not None:
+            meta['act_cfg'] = dict(act_cfg)
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        filename = (getattr(runner, 'loading_checkpoint', None)
+                    or getattr(runner, '_load_from', None) or '(being loaded)')
+        check_activations(checkpoint_activations(checkpoint), model_activations(runner.model),
+                          filename, _purpose(runner), bool(runner.cfg.get(ALLOW_KEY, False)))
