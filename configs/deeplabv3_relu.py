@@ -4,6 +4,9 @@ _base_ = 'mmseg::deeplabv3/deeplabv3_r50-d8_4xb4-80k_ade20k-512x512.py'
 custom_imports = dict(imports=['golu_mm.openmmlab.mmseg_models'], allow_failed_imports=False)
 
 act_cfg = dict(type='ReLU')
+# Every checkpoint records the model's activations; loading one trained with others is refused
+# (--allow-activation-mismatch to override): golu_mm.openmmlab.activation_record.
+custom_hooks = [dict(type='ActivationMetaHook')]
 # Backbone initialisation, one line to change (see README, "Pretrained weights"):
 #   'open-mmlab://resnet50_v1c'  ImageNet ReLU weights (upstream's default)
 #   '/path/to/golu_r50_v1c.pth'  your own ResNet-50-V1c trained on ImageNet with GoLU

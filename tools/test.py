@@ -2,7 +2,8 @@
 COCO bbox/segm AP for detectors, mIoU for segmenters, top-1/top-5 accuracy for classifiers):
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE_OR_DIR] [--show-dir DIR]
-        [--non-strict] [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]
+        [--show [--wait-time S]] [--tta] [--non-strict] [--allow-activation-mismatch]
+        [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]
 """
 import argparse
 import sys
@@ -16,7 +17,9 @@ def main(argv=None):
     args = runner.tool_arguments(argparse.ArgumentParser(description=__doc__), 'test', argv)
     runner.test(args.config, args.checkpoint, work_dir=args.work_dir, out=args.out,
                 show_dir=args.show_dir, cfg_options=args.cfg_options, launcher=args.launcher,
-                non_strict=args.non_strict)
+                non_strict=args.non_strict,
+                allow_activation_mismatch=args.allow_activation_mismatch, show=args.show,
+                wait_time=args.wait_time, tta=args.tta)
 
 
 if __name__ == '__main__':

@@ -2,7 +2,8 @@
 tools/train.py:
 
     python tools/train.py configs/mask_rcnn_golu.py [--work-dir DIR] [--resume [CKPT]] [--amp]
-        [--non-strict] [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]
+        [--auto-scale-lr] [--non-strict] [--allow-activation-mismatch]
+        [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]
 """
 import argparse
 import sys
@@ -16,7 +17,9 @@ def main(argv=None):
     args = runner.tool_arguments(argparse.ArgumentParser(description=__doc__), 'train', argv)
     runner.train(args.config, work_dir=args.work_dir, resume=args.resume, amp=args.amp,
                  cfg_options=args.cfg_options, launcher=args.launcher,
-                 non_strict=args.non_strict)
+                 non_strict=args.non_strict,
+                 allow_activation_mismatch=args.allow_activation_mismatch,
+                 auto_scale_lr=args.auto_scale_lr)
 
 
 if __name__ == '__main__':

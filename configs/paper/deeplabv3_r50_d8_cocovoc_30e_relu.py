@@ -15,6 +15,9 @@ _base_ = ['mmseg::_base_/models/deeplabv3_r50-d8.py', 'mmseg::_base_/default_run
 custom_imports = dict(imports=['golu_mm.openmmlab.mmseg_models'], allow_failed_imports=False)
 
 act_cfg = dict(type='ReLU')
+# Every checkpoint records the model's activations; loading one trained with others is refused
+# (--allow-activation-mismatch to override): golu_mm.openmmlab.activation_record.
+custom_hooks = [dict(type='ActivationMetaHook')]
 backbone_checkpoint = 'torchvision://resnet50'  # see configs/deeplabv3_relu.py
 num_classes = 21
 crop_size = (480, 480)

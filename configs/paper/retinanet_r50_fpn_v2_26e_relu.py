@@ -13,6 +13,9 @@ _base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
 custom_imports = dict(imports=['golu_mm.openmmlab.mmdet_models'], allow_failed_imports=False)
 
 act_cfg = dict(type='ReLU')
+# Every checkpoint records the model's activations; loading one trained with others is refused
+# (--allow-activation-mismatch to override): golu_mm.openmmlab.activation_record.
+custom_hooks = [dict(type='ActivationMetaHook')]
 backbone_checkpoint = 'torchvision://resnet50'  # see configs/mask_rcnn_relu.py
 max_epochs = 26
 

@@ -3,13 +3,15 @@ first, with a message naming the key or file, instead of silently changing the r
 
 - `--cfg-options` must be KEY=VALUE; a key the config does not have is warned about (a typo such
   as `trian_cfg.max_iters=1` would otherwise be merged as a new, unused key);
-- annotation files the config reads must be non-empty, complete JSON;
+- annotation files the config reads must be non-empty, complete JSON (with COCO's keys for a
+  COCO dataset or metric);
 - a config that sets `schedule_follows_max_iters = True` has its iteration schedule (warm-up,
   annealing, validation and checkpoint intervals) rescaled to `train_cfg.max_iters`.
 """
 import argparse
 import difflib
 import json
+import os
 import os.path as osp
 import warnings
 from typing import Iterator, List, Optional
@@ -22,15 +24,27 @@ class ConfigError(ValueError):
 
 
 class KeyValueAction(DictAction):
-    """mmengine's DictAction, with an argparse error for an item that is not KEY=VALUE."""
+    """mmengine's DictAction, with an argparse error for an item that is not KEY=VALUE or has
+    no value, and single values kept intact (DictAction deletes every space: a path with one
+    would name another file)."""
 
     def __call__(self, parser, namespace, values, option_string=None):
         for item in values or []:
-            key, sep, _ = item.partition('=')
+            key, sep, value = item.partition('=')
             if not sep or not key.strip():
                 parser.error(f'{option_string} takes KEY=VALUE items, got {item!r} '
                              '(e.g. train_cfg.max_iters=100)')
+            if not value.strip():
+                parser.error(f'{option_string} {key}: no value after "=" (to unset a key, '
+                             f'write {key}=None)')
         super().__call__(parser, namespace, values, option_string)
+
+    @staticmethod
+    def _parse_iterable(val: str):
+        single = val.strip('\'"')
+        if ',' not in single and not single.startswith(('(', '[')):
+            return DictAction._parse_int_float_bool(single)
+        return DictAction._parse_iterable(val)
 
 
 def unknown_option_keys(cfg: Config, options: dict) -> List[str]:
@@ -57,12 +71,85 @@ def unknown_option_keys(cfg: Config, options: dict) -> List[str]:
     return messages
 
 
+def parse_options(items) -> dict:
+    """KEY=VALUE strings as --cfg-options parses them (ConfigError for one without '=')."""
+    options = {}
+    for item in items:
+        key, sep, value = item.partition('=')
+        if not sep or not key.strip() or not value.strip():
+            raise ConfigError(f'options take KEY=VALUE items, got {item!r}')
+        options[key] = KeyValueAction._parse_iterable(value)
+    return options
+
+
+def from_scratch_problems(cfg: Config) -> List[str]:
+    """What makes the config's from-scratch training (a backbone without init_cfg) unfair to
+    an activation: stages frozen at their random weights, batch norm frozen at its initial
+    statistics (with GoLU's slope of 1/e at 0 the signal then shrinks block by block). Empty
+    for a pretrained backbone."""
+    backbone = cfg.model.get('backbone') or {}
+    if backbone.get('init_cfg') is not None:
+        return []
+    problems = []
+    if backbone.get('frozen_stages', -1) >= 0:
+        problems.append(f'model.backbone.frozen_stages={backbone["frozen_stages"]} (random '
+                        'stages never train)')
+    if backbone.get('norm_eval', False):
+        problems.append('model.backbone.norm_eval=True (batch norm keeps its initial '
+                        'statistics)')
+    return problems
+
+
+def act_cfg_paths(cfg: Config) -> List[str]:
+    """The key of every act_cfg in cfg.model whose type is the config's declared (top-level)
+    act_cfg's: where the config copied it (the backbone only, or the whole model)."""
+    declared = (cfg.get('act_cfg') or {}).get('type')
+    paths = []
+
+    def walk(node, prefix):
+        if isinstance(node, dict):
+            act = node.get('act_cfg')
+            if isinstance(act, dict) and act.get('type') == declared:
+                paths.append(f'{prefix}act_cfg')
+            for k, v in node.items():
+                walk(v, f'{prefix}{k}.')
+
+    if declared is not None:
+        walk(cfg.model, 'model.')
+    return paths
+
+
+FROM_SCRATCH = {'frozen_stages': -1, 'norm_eval': False}  # a random backbone trains all of itself
+
+
+def linked_options(cfg: Config, options: dict) -> dict:
+    """The options that carry a config variable's new value to where the config copied it when
+    it was read (else the option would change the variable and nothing that reads it):
+    ``backbone_checkpoint`` to model.backbone.init_cfg (None: from scratch, with every stage and
+    batch norm trained: FROM_SCRATCH), ``act_cfg[.KEY]`` to every act_cfg of the declared type."""
+    linked = {}
+    for key, value in options.items():
+        if key == 'backbone_checkpoint' and 'backbone_checkpoint' in cfg:
+            backbone = 'model.backbone.'
+            if value is None:
+                linked[backbone + 'init_cfg'] = None
+                linked.update({backbone + k: v for k, v in FROM_SCRATCH.items()})
+            else:
+                linked[backbone + 'init_cfg'] = dict(_delete_=True, type='Pretrained',
+                                                     checkpoint=str(value))
+        elif key == 'act_cfg' or key.startswith('act_cfg.'):
+            linked.update({path + key[len('act_cfg'):]: value for path in act_cfg_paths(cfg)})
+    return {k: v for k, v in linked.items() if k not in options}
+
+
 def merge_options(cfg: Config, options: Optional[dict]) -> Config:
-    """cfg with the --cfg-options merged in, warning about keys the config did not have."""
+    """cfg with the --cfg-options merged in (and linked_options), warning about keys the config
+    did not have."""
     if options:
         for message in unknown_option_keys(cfg, options):
             warnings.warn(f'--cfg-options {message}; it is added as a new key, which nothing '
                           'may read', UserWarning, stacklevel=2)
+        options = {**options, **linked_options(cfg, options)}
         cfg.merge_from_dict(options)
     return cfg
 
@@ -78,35 +165,51 @@ def _walk(node) -> Iterator:
             yield from _walk(v)
 
 
-def annotation_files(cfg: Config) -> List[str]:
-    """The .json annotation files that the config's datasets and evaluators read."""
-    files = []
+COCO_KEYS = ('images', 'annotations', 'categories')  # what a COCO dataset or metric reads
+
+
+def annotation_files(cfg: Config) -> List[tuple]:
+    """(path, required top-level keys) of the .json annotation files that the config's datasets
+    and evaluators read: COCO_KEYS for a Coco* dataset or metric, none known for others."""
+    files = {}
     for key, value, parent in _walk(cfg._cfg_dict.to_dict()):
         if key == 'ann_file' and isinstance(value, str) and value.endswith('.json'):
             root = parent.get('data_root') or ''
             path = value if osp.isabs(value) or not root else osp.join(root, value)
-            if path not in files:
-                files.append(path)
-    return files
+            coco = 'coco' in str(parent.get('type', '')).lower()
+            files[path] = files.get(path, ()) or (COCO_KEYS if coco else ())
+    return list(files.items())
 
 
-FULL_PARSE_BYTES = 64 << 20  # larger files (COCO train: 450 MB) get the cheap check only
+def _verified_stamps() -> str:
+    """Where the annotation files already parsed whole are listed (path, size, mtime)."""
+    cache = os.environ.get('GOLU_CACHE') or osp.join(osp.expanduser('~'), '.cache', 'golu_mm')
+    return osp.join(cache, 'verified_annotations.json')
 
 
-def check_annotation_file(path: str) -> None:
-    """ConfigError naming `path` when it is missing, empty or not a complete JSON object. Files
-    up to 64 MiB are parsed; larger ones are checked by their first and last bytes, so that a
-    large COCO file is not parsed twice."""
+def _read_stamps() -> dict:
+    try:
+        with open(_verified_stamps()) as f:
+            stamps = json.load(f)
+        return stamps if isinstance(stamps, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def check_annotation_file(path: str, keys=()) -> None:
+    """ConfigError naming `path` when it is missing, empty, not a complete JSON object, or lacks
+    one of `keys`. Every file is parsed whole once; a file parsed before (same path, size and
+    modification time, listed in the golu_mm cache) is not parsed again, so that a large COCO
+    file costs its parse (~10 s for COCO train's 450 MB) on the first run only."""
     if not osp.isfile(path):
         raise ConfigError(f'annotation file {path} does not exist (check data_root / ann_file)')
-    size = osp.getsize(path)
-    if size == 0:
+    stat = os.stat(path)
+    if stat.st_size == 0:
         raise ConfigError(f'annotation file {path} is empty')
-    with open(path, 'rb') as f:
-        head = f.read(64).lstrip()
-        f.seek(max(0, size - 64))
-        tail = f.read().rstrip()
-    if size > FULL_PARSE_BYTES and head.startswith(b'{') and tail.endswith(b'}'):
+    identity = [stat.st_size, stat.st_mtime_ns, sorted(keys)]
+    real = osp.realpath(path)
+    stamps = _read_stamps()
+    if stamps.get(real) == identity:
         return
     try:
         with open(path, 'rb') as f:
@@ -116,11 +219,63 @@ def check_annotation_file(path: str) -> None:
                           'corrupted? Download or regenerate it') from None
     if not isinstance(content, dict):
         raise ConfigError(f'annotation file {path} does not hold a JSON object')
+    missing = [k for k in keys if k not in content]
+    if missing:
+        raise ConfigError(f'annotation file {path} has no {", ".join(map(repr, missing))}: '
+                          f'not a COCO instances file (it needs {", ".join(keys)})')
+    if stat.st_size > STAMPED_BYTES:
+        stamps[real] = identity
+        try:
+            os.makedirs(osp.dirname(_verified_stamps()), exist_ok=True)
+            with open(_verified_stamps(), 'w') as f:
+                json.dump(stamps, f)
+        except OSError:
+            pass  # a read-only cache costs a parse next time, nothing more
+
+
+STAMPED_BYTES = 16 << 20  # smaller files parse in well under a second: not worth a stamp
 
 
 def check_data_files(cfg: Config) -> None:
-    for path in annotation_files(cfg):
-        check_annotation_file(path)
+    for path, keys in annotation_files(cfg):
+        check_annotation_file(path, keys)
+
+
+def remote_checkpoints(cfg: Config, training: bool = True) -> List[str]:
+    """The `scheme://` checkpoints the run will load: load_from, and in training the
+    Pretrained init_cfgs."""
+    tree = cfg._cfg_dict.to_dict()
+    found = [v.get('checkpoint') for _, v, _ in _walk(tree) if training
+             and isinstance(v, dict) and v.get('type') == 'Pretrained']
+    found.append(tree.get('load_from'))
+    return list(dict.fromkeys(c for c in found if isinstance(c, str) and '://' in c))
+
+
+def announce_downloads(cfg: Config, training: bool = True, say=print) -> None:
+    """Say, before anything runs, which checkpoints come from the network and from where (and
+    whether a downloaded copy is already there), and how to use a local file instead."""
+    from .checked_runner import REMOTE_HINT, cached_download, remote_checkpoint_url
+    for name in remote_checkpoints(cfg, training):
+        url = remote_checkpoint_url(name)
+        cached = url and osp.isfile(cached_download(url))
+        where = (f'downloaded before: {cached_download(url)}' if cached else
+                 f'downloaded from {url or "the network"} on first use: needs the network')
+        say(f'[golu_mm] checkpoint {name}: {where}' + ('' if cached else f'; {REMOTE_HINT}'))
+
+
+WHOLE_NUMBERS = {'max_iters': 1, 'max_epochs': 1, 'val_interval': 1, 'val_begin': 0}
+
+
+def check_train_cfg(cfg: Config) -> Config:
+    """ConfigError naming the key where train_cfg's lengths and intervals are not whole
+    numbers at least their minimum (a string from --cfg-options, a 0)."""
+    train_cfg = cfg.get('train_cfg') or {}
+    for key, least in WHOLE_NUMBERS.items():
+        value = train_cfg.get(key)
+        if value is not None and (type(value) is not int or value < least):
+            raise ConfigError(f'train_cfg.{key} must be a whole number of at least {least}, '
+                              f'got {value!r}')
+    return cfg
 
 
 def _iteration_schedulers(cfg: Config) -> list:
@@ -138,14 +293,12 @@ def fit_schedule_to_length(cfg: Config) -> Config:
         return cfg
     schedulers = _iteration_schedulers(cfg)
     target = cfg.train_cfg.get('max_iters')
-    if not schedulers or not target:
+    if not schedulers or target is None:
         raise ConfigError('schedule_follows_max_iters needs iteration-based param_scheduler '
                           'entries (by_epoch=False) and train_cfg.max_iters')
     written = max(s.get('end', 0) for s in schedulers)
     if target == written:
         return cfg
-    if target < 1:
-        raise ConfigError(f'train_cfg.max_iters must be at least 1, got {target}')
 
     # Scale each phase boundary; a phase of two or more steps keeps at least two (mmengine ramps
     # over end - begin steps, so a one-step warm-up would never leave its start factor).

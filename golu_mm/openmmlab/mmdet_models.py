@@ -1,14 +1,15 @@
 """mmdet models with a configurable activation, registered in mmdet's MODELS registry.
 
 Backbones (ActResNet, ActResNetV1d, ActResNeXt) use act_cfg in the stem and every block; the heads
-(ActRPNHead, ActShared2FCBBoxHead, ActFCNMaskHead) are for the "whole model" setting. With the
+(ActRPNHead, ActShared2FCBBoxHead, ActFCNMaskHead, ActRetinaHead) are for the "whole model"
+setting. With the
 default act_cfg (ReLU) each behaves exactly like its upstream class.
 """
 from typing import Tuple
 
 from mmcv.cnn import build_activation_layer
 from mmdet.models.backbones import ResNet, ResNetV1d, ResNeXt
-from mmdet.models.dense_heads import RPNHead
+from mmdet.models.dense_heads import RetinaHead, RPNHead
 from mmdet.models.roi_heads.bbox_heads import Shared2FCBBoxHead
 from mmdet.models.roi_heads.mask_heads import FCNMaskHead
 from mmdet.registry import MODELS
@@ -43,3 +44,8 @@ class ActShared2FCBBoxHead(ActCfgMixin, Shared2FCBBoxHead):
 @MODELS.register_module(force=True)
 class ActFCNMaskHead(ActCfgMixin, FCNMaskHead):
     """FCNMaskHead with `act_cfg` in its convs and after the upsampling."""
+
+
+@MODELS.register_module(force=True)
+class ActRetinaHead(ActCfgMixin, RetinaHead):
+    """RetinaHead with `act_cfg` in its classification and regression conv stacks."""

@@ -13,8 +13,10 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
+from .activation_record import ALLOW_KEY, allowing_mismatch
 from .checked_runner import CheckedRunner
-from .config_checks import (add_cfg_options_argument, check_data_files, fit_schedule_to_length,
+from .config_checks import (ConfigError, add_cfg_options_argument, announce_downloads,
+                            check_data_files, check_train_cfg, fit_schedule_to_length,
                             merge_options)
 
 CODEBASES = ('mmdet', 'mmseg', 'mmpretrain')
@@ -67,15 +69,19 @@ def adapt_to_machine(cfg: Config, launcher: str) -> Config:
 
 
 def load_config(config: str, cfg_options: Optional[dict], work_dir: Optional[str],
-                launcher: str, non_strict: bool = False) -> Config:
+                launcher: str, non_strict: bool = False,
+                allow_activation_mismatch: bool = False) -> Config:
     """The config with the options merged (warning about unknown keys), its schedule fitted to
     its length, and adapted to the machine."""
     if not osp.isfile(config):
         raise FileNotFoundError(f'config file {config} does not exist')
-    cfg = fit_schedule_to_length(merge_options(Config.fromfile(config), cfg_options))
+    cfg = fit_schedule_to_length(check_train_cfg(merge_options(Config.fromfile(config),
+                                                               cfg_options)))
     cfg.launcher = launcher
     if non_strict:
         cfg.load_non_strict = True
+    if allow_activation_mismatch:
+        cfg[ALLOW_KEY] = True
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
@@ -93,20 +99,36 @@ def close_process_group() -> None:
         torch.distributed.destroy_process_group()
 
 
+ACTIVATION_HOOK = dict(type='ActivationMetaHook')
+
+
 def build_runner(cfg: Config) -> CheckedRunner:
+    """CheckedRunner, with ActivationMetaHook (the activation record in every checkpoint saved,
+    checked at every load) whether or not the config names it."""
     if 'runner_type' in cfg:
         raise ValueError(f'config sets runner_type={cfg.runner_type!r}: golu_mm\'s tools run '
                          'CheckedRunner (strict checkpoint loading); remove runner_type')
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(h.get('type') == ACTIVATION_HOOK['type'] for h in hooks):
+        cfg.custom_hooks = hooks + [dict(ACTIVATION_HOOK)]
     return CheckedRunner.from_cfg(cfg)
 
 
 def train(config: str, work_dir: Optional[str] = None, resume: Optional[str] = None,
           amp: bool = False, cfg_options: Optional[dict] = None, launcher: str = 'none',
-          non_strict: bool = False):
+          non_strict: bool = False, allow_activation_mismatch: bool = False,
+          auto_scale_lr: bool = False):
     """Train as `mmdet`/`mmseg` tools/train.py do. resume: 'auto' (latest readable checkpoint in
-    the work dir) or a checkpoint path. non_strict: load mismatched checkpoints (loudly)."""
-    cfg = load_config(config, cfg_options, work_dir, launcher, non_strict)
+    the work dir) or a checkpoint path. non_strict: load mismatched checkpoints (loudly).
+    allow_activation_mismatch: load checkpoints trained with other activations (loudly).
+    auto_scale_lr: scale the learning rate by the actual batch size over the config's
+    auto_scale_lr.base_batch_size (mmengine's linear rule)."""
+    cfg = load_config(config, cfg_options, work_dir, launcher, non_strict,
+                      allow_activation_mismatch)
     check_data_files(cfg)
+    if auto_scale_lr:
+        enable_auto_scale_lr(cfg)
+    announce_downloads(cfg)
     if amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
@@ -115,30 +137,72 @@ def train(config: str, work_dir: Optional[str] = None, resume: Optional[str] = N
     elif resume is not None:
         cfg.resume, cfg.load_from = True, resume
     runner = build_runner(cfg)
-    runner.train()
+    with allowing_mismatch(cfg.get(ALLOW_KEY, False)):  # also for the backbone's init_cfg
+        runner.train()
     if launcher != 'none':
         close_process_group()
     return runner
 
 
+def use_test_time_augmentation(cfg: Config) -> None:
+    """The config's tta_model wrapping its model, its test pipeline tta_pipeline (mmdet's and
+    mmseg's --tta); a ConfigError naming what is missing where the config has neither."""
+    missing = [k for k in ('tta_model', 'tta_pipeline') if not cfg.get(k)]
+    if missing:
+        raise ConfigError(f'--tta needs {" and ".join(missing)} in the config (mmseg\'s base '
+                          'configs define both; for mmdet add them as its configs do, e.g. '
+                          'DetTTAModel with a flip pipeline)')
+    cfg.model = dict(**cfg.tta_model, module=cfg.model)
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+
+
+def draw_predictions(cfg: Config, show_dir: Optional[str], show: bool, wait_time: float) -> None:
+    """The codebase's visualization hook set to save drawn predictions in show_dir and/or
+    display them (show) for wait_time seconds each, as the upstream tools' --show-dir/--show."""
+    if not (show_dir or show):
+        return
+    scope, hook = codebase_of(cfg), cfg.default_hooks.visualization
+    hook.update(draw=True, show=show, wait_time=wait_time)
+    if scope == 'mmpretrain':
+        hook.enable = True
+    if scope == 'mmseg':  # its hook draws every `interval`-th image (default 50): all
+        hook.interval = 1
+    if show_dir:
+        if scope == 'mmdet':
+            hook.test_out_dir = show_dir
+        elif scope == 'mmpretrain':
+            hook.out_dir = show_dir
+        else:
+            cfg.visualizer.save_dir = show_dir
+
+
+def enable_auto_scale_lr(cfg: Config) -> None:
+    """--auto-scale-lr: mmengine scales the learning rate by the actual batch size over the
+    config's auto_scale_lr.base_batch_size."""
+    if not (cfg.get('auto_scale_lr') or {}).get('base_batch_size'):
+        raise ConfigError('--auto-scale-lr needs auto_scale_lr.base_batch_size in the config '
+                          '(the batch size its learning rate was written for)')
+    cfg.auto_scale_lr.enable = True
+
+
 def test(config: str, checkpoint: str, work_dir: Optional[str] = None, out: Optional[str] = None,
          show_dir: Optional[str] = None, cfg_options: Optional[dict] = None,
-         launcher: str = 'none', non_strict: bool = False):
+         launcher: str = 'none', non_strict: bool = False,
+         allow_activation_mismatch: bool = False, show: bool = False, wait_time: float = 2,
+         tta: bool = False):
     """Evaluate a checkpoint as `mmdet`/`mmseg` tools/test.py do; returns the metrics. A
-    checkpoint that does not match the model is refused unless non_strict."""
-    cfg = load_config(config, cfg_options, work_dir, launcher, non_strict)
+    checkpoint that does not match the model (keys, shapes, activations) is refused unless
+    non_strict / allow_activation_mismatch. show: display each prediction for wait_time
+    seconds; tta: test-time augmentation (the config's tta_model and tta_pipeline)."""
+    cfg = load_config(config, cfg_options, work_dir, launcher, non_strict,
+                      allow_activation_mismatch)
     check_data_files(cfg)
     cfg.load_from = checkpoint
+    announce_downloads(cfg, training=False)
     scope = codebase_of(cfg)
-    if show_dir:
-        cfg.default_hooks.visualization.draw = True
-        if scope == 'mmdet':
-            cfg.default_hooks.visualization.test_out_dir = show_dir
-        elif scope == 'mmpretrain':
-            cfg.default_hooks.visualization.update(enable=True, out_dir=show_dir)
-        else:  # mmseg's hook draws every `interval`-th image (default 50): draw them all
-            cfg.visualizer.save_dir = show_dir
-            cfg.default_hooks.visualization.interval = 1
+    if tta:
+        use_test_time_augmentation(cfg)
+    draw_predictions(cfg, show_dir, show, wait_time)
     if out and scope == 'mmseg':  # mmseg: a directory of prediction maps
         cfg.test_evaluator.output_dir = out
         cfg.test_evaluator.keep_results = True
@@ -156,11 +220,14 @@ def test(config: str, checkpoint: str, work_dir: Optional[str] = None, out: Opti
 
 
 def build_model(config: str, checkpoint: Optional[str] = None,
-                cfg_options: Optional[dict] = None):
-    """The config's model in eval mode on the CPU, with the checkpoint's weights if given."""
-    cfg = load_config(config, cfg_options, None, 'none')
+                cfg_options: Optional[dict] = None, allow_activation_mismatch: bool = False):
+    """The config's model in eval mode on the CPU, with the checkpoint's weights if given (its
+    keys, shapes and activations those of the model)."""
+    cfg = load_config(config, cfg_options, None, 'none',
+                      allow_activation_mismatch=allow_activation_mismatch)
     from mmengine.registry import DefaultScope
 
+    from .activation_record import check_activations, checkpoint_activations, model_activations
     from .checked_runner import mismatch_error, read_checkpoint, revised_state_dict
     scope = codebase_of(cfg)
     if cfg.get('data_preprocessor') is not None:  # as mmengine's Runner builds it
@@ -168,10 +235,13 @@ def build_model(config: str, checkpoint: Optional[str] = None,
     with DefaultScope.overwrite_default_scope(scope):
         model = model_registry(scope).build(cfg.model)
     if checkpoint:
-        state_dict = revised_state_dict(read_checkpoint(checkpoint), [(r'^module\.', '')])
+        content = read_checkpoint(checkpoint)
+        state_dict = revised_state_dict(content, [(r'^module\.', '')])
         error = mismatch_error(model, state_dict, checkpoint)
         if error is not None:
             raise error
+        check_activations(checkpoint_activations(content), model_activations(model), checkpoint,
+                          'evaluation', cfg.get(ALLOW_KEY, False))
         model.load_state_dict(state_dict)
     return model.eval(), cfg
 
@@ -190,6 +260,13 @@ def image_tensor(image, model) -> torch.Tensor:
                                        False)['inputs']
 
 
+def add_allow_activation_mismatch_argument(parser) -> None:
+    parser.add_argument('--allow-activation-mismatch', action='store_true',
+                        help='load a checkpoint trained with other activations than the model '
+                             '(refused by default; a file without a record counts as ReLU), '
+                             'with a warning')
+
+
 def tool_arguments(parser, kind: str, argv: Optional[Sequence[str]] = None):
     """The command-line conventions of mmdet's and mmseg's tools."""
     parser.add_argument('config', help='config file')
@@ -197,16 +274,26 @@ def tool_arguments(parser, kind: str, argv: Optional[Sequence[str]] = None):
         parser.add_argument('checkpoint', help='checkpoint file')
         parser.add_argument('--out', help='mmdet, mmpretrain: results pickle; mmseg: directory of predictions')
         parser.add_argument('--show-dir', help='directory to save drawn predictions')
+        parser.add_argument('--show', action='store_true', help='display each prediction')
+        parser.add_argument('--wait-time', type=float, default=2,
+                            help='seconds each prediction is shown (--show)')
+        parser.add_argument('--tta', action='store_true',
+                            help='test-time augmentation: the config\'s tta_model and '
+                                 'tta_pipeline')
     parser.add_argument('--work-dir', help='where logs and checkpoints go')
     if kind == 'train':
         parser.add_argument('--resume', nargs='?', type=str, const='auto',
                             help='resume from the latest readable checkpoint in the work dir, or '
                                  'from the given checkpoint')
         parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
+        parser.add_argument('--auto-scale-lr', action='store_true',
+                            help='scale the learning rate to the actual batch size '
+                                 '(auto_scale_lr.base_batch_size in the config)')
     if kind in ('train', 'test'):
         parser.add_argument('--non-strict', action='store_true',
                             help='load a checkpoint whose keys or shapes do not match the model '
                                  '(refused by default), with a warning')
+        add_allow_activation_mismatch_argument(parser)
     add_cfg_options_argument(parser)
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)

@@ -80,6 +80,8 @@ def test_rpn_head_activation():
      dict(in_channels=8, fc_out_channels=16, roi_feat_size=7, num_classes=3)),
     (det.ActFCNMaskHead, det.FCNMaskHead,
      dict(num_convs=2, in_channels=8, conv_out_channels=8, num_classes=3)),
+    (det.ActRetinaHead, det.RetinaHead, dict(num_classes=3, in_channels=8, feat_channels=8,
+                                             stacked_convs=2)),
 ])
 def test_roi_heads_activation(head_cls, upstream_cls, kwargs):
     head = head_cls(**kwargs, act_cfg=dict(type='GoLU'))
@@ -87,3 +89,24 @@ def test_roi_heads_activation(head_cls, upstream_cls, kwargs):
     assert activations(head) and all(isinstance(m, GoLU) for m in activations(head))
     assert len(activations(head)) == len(activations(upstream))
     assert list(head.state_dict()) == list(upstream.state_dict())
+
+
+def test_retina_head_computes_with_its_act_cfg():
+    """The GoLU RetinaHead with upstream's weights: each conv of both towers followed by GoLU
+    (computed here from the convs), upstream's ReLU head unchanged by the default act_cfg."""
+    torch.manual_seed(0)
+    kwargs = dict(num_classes=3, in_channels=8, feat_channels=8, stacked_convs=2)
+    upstream = det.RetinaHead(**kwargs)
+    golu_head = det.ActRetinaHead(**kwargs, act_cfg=dict(type='GoLU'))
+    relu_head = det.ActRetinaHead(**kwargs)
+    for head in (golu_head, relu_head):
+        head.load_state_dict(upstream.state_dict(), strict=True)
+    x = torch.randn(1, 8, 6, 6)
+    for a, b in zip(upstream.forward_single(x), relu_head.forward_single(x)):
+        assert torch.equal(a, b)
+    cls, reg = x, x
+    for cls_conv, reg_conv in zip(upstream.cls_convs, upstream.reg_convs):
+        cls, reg = golu(cls_conv.conv(cls)), golu(reg_conv.conv(reg))
+    expected = (upstream.retina_cls(cls), upstream.retina_reg(reg))
+    for got, want in zip(golu_head.forward_single(x), expected):
+        torch.testing.assert_close(got, want)

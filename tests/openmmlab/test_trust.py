@@ -192,3 +192,144 @@ def test_image_tensor_is_what_the_preprocessor_feeds(tmp_path):
     expected = (rgb - torch.tensor(pre.mean).view(3, 1, 1)) / torch.tensor(pre.std).view(3, 1, 1)
     torch.testing.assert_close(x[0, :, :100, :90], expected)
     assert (x[0, :, 100:, :] == 0).all()
+
+
+def test_option_values_keep_their_spaces_and_need_a_value(capsys):
+    import argparse
+    args = runner.tool_arguments(argparse.ArgumentParser(), 'train', [
+        'c.py', '--cfg-options', 'load_from=/work dir/a b.pth', 'x=1,2', 'y=[a, b]', 'z=None'])
+    assert args.cfg_options == {'load_from': '/work dir/a b.pth', 'x': [1, 2], 'y': ['a', 'b'],
+                                'z': None}
+    with pytest.raises(SystemExit):
+        runner.tool_arguments(argparse.ArgumentParser(), 'train',
+                              ['c.py', '--cfg-options', 'param_scheduler.7.end='])
+    assert 'param_scheduler.7.end: no value after "="' in capsys.readouterr().err
+
+
+def test_config_variables_reach_the_model():
+    """backbone_checkpoint and act_cfg set from the command line change the model, not only the
+    variable; from scratch trains every stage and batch norm (in the file, or as an option)."""
+    config = 'configs/mask_rcnn_golu.py'
+    backbone = runner.load_config(config, None, None, 'none').model.backbone
+    assert (backbone.init_cfg.checkpoint, backbone.frozen_stages, backbone.norm_eval) == (
+        'torchvision://resnet50', 1, True)
+    backbone = runner.load_config(config, {'backbone_checkpoint': None}, None,
+                                  'none').model.backbone
+    assert (backbone.init_cfg, backbone.frozen_stages, backbone.norm_eval) == (None, -1, False)
+    cfg = runner.load_config(config, {'backbone_checkpoint': '/a b/golu.pth',
+                                      'act_cfg.type': 'GELU'}, None, 'none')
+    assert dict(cfg.model.backbone.init_cfg) == {'type': 'Pretrained',
+                                                 'checkpoint': '/a b/golu.pth'}
+    assert cfg.model.backbone.act_cfg.type == 'GELU' and cfg.act_cfg.type == 'GELU'
+    # An explicit option for the same key wins over the linked one.
+    cfg = runner.load_config(config, {'backbone_checkpoint': None,
+                                      'model.backbone.frozen_stages': 2}, None, 'none')
+    assert cfg.model.backbone.frozen_stages == 2
+
+
+@pytest.mark.parametrize('key,value,message', [
+    ('train_cfg.max_iters', 'abc', "train_cfg.max_iters must be a whole number of at least 1, "
+                                   "got 'abc'"),
+    ('train_cfg.max_iters', 0, 'train_cfg.max_iters must be a whole number of at least 1, got 0'),
+    ('train_cfg.val_interval', 1.5, 'train_cfg.val_interval must be a whole number')])
+def test_train_cfg_numbers_are_checked_by_name(key, value, message):
+    with pytest.raises(ConfigError, match=message):
+        runner.load_config('configs/demo/deeplabv3_golu_demo.py', {key: value}, None, 'none')
+
+
+def test_sweep_identity_ignores_option_order():
+    a = run_spec('c.py', 'text', ['b=1', 'a=2', 'seed=0'], 'GoLU', 0, '1')
+    b = run_spec('c.py', 'text', ['seed=0', 'a=2', 'b=1'], 'GoLU', 0, '1')
+    assert a == b and a['options'] == ['a=2', 'b=1', 'seed=0']
+    assert run_spec('c.py', 'text', ['a=1', 'a=2'], 'GoLU', 0, '1')['options'] == ['a=2']
+
+
+def test_flipped_checkpoint_bytes_are_caught(tmp_path):
+    path = tmp_path / 'ckpt.pth'
+    torch.save({'state_dict': {'w': torch.arange(4096, dtype=torch.float32)}}, path)
+    assert read_checkpoint(str(path))['state_dict']['w'][100] == 100
+    data = bytearray(path.read_bytes())
+    offset = data.find(torch.arange(4096, dtype=torch.float32).numpy().tobytes()[400:408])
+    assert offset > 0
+    data[offset + 3] ^= 0x40  # one bit of one weight
+    path.write_bytes(bytes(data))
+    with pytest.raises(UnreadableCheckpointError, match=r'ckpt\.pth is corrupt: .*data/0 fails '
+                                                        r'its CRC-32 check'):
+        read_checkpoint(str(path))
+
+
+def test_downloads_are_named_before_and_when_they_fail(monkeypatch, tmp_path, capsys):
+    import urllib.error
+
+    import mmengine.runner.checkpoint as mm_checkpoint
+
+    from golu_mm.openmmlab.config_checks import announce_downloads
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError('[Errno -2] Name or service not known')
+
+    monkeypatch.setattr(mm_checkpoint, 'load_url', offline)
+    monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path))
+    with pytest.raises(UnreadableCheckpointError, match=r'cannot download checkpoint '
+                                                        r'torchvision://resnet50 \(https://.*'
+                                                        r'resnet50.*\.pth\).*offline\?'):
+        read_checkpoint('torchvision://resnet50')
+    cfg = runner.load_config('configs/mask_rcnn_golu.py', None, None, 'none')
+    announce_downloads(cfg)
+    said = capsys.readouterr().out
+    assert 'checkpoint torchvision://resnet50: downloaded from https://' in said
+    assert 'needs the network' in said and 'backbone_checkpoint=/path/to/file.pth' in said
+    url = said.split('downloaded from ')[1].split(' ')[0]
+    (tmp_path / 'checkpoints').mkdir()
+    (tmp_path / 'checkpoints' / url.rsplit('/', 1)[1]).write_bytes(b'x')
+    announce_downloads(cfg)
+    assert 'downloaded before: ' in capsys.readouterr().out
+    announce_downloads(runner.load_config('configs/mask_rcnn_golu.py',
+                                          {'backbone_checkpoint': None}, None, 'none'))
+    assert capsys.readouterr().out == ''
+
+
+def test_annotation_files_need_cocos_keys_and_large_ones_are_parsed_once(tmp_path, monkeypatch):
+    from golu_mm.openmmlab import config_checks
+    path = tmp_path / 'instances_val.json'
+    path.write_text('{}')
+    with pytest.raises(ConfigError, match=r"has no 'images', 'annotations', 'categories': not a "
+                                          r'COCO instances file'):
+        check_annotation_file(str(path), config_checks.COCO_KEYS)
+    cfg = runner.load_config('configs/demo/mask_rcnn_golu_demo.py', None, None, 'none')
+    assert all(keys == config_checks.COCO_KEYS for _, keys in config_checks.annotation_files(cfg))
+    monkeypatch.setenv('GOLU_CACHE', str(tmp_path / 'cache'))
+    monkeypatch.setattr(config_checks, 'STAMPED_BYTES', 0)
+    path.write_text(json.dumps({'images': [], 'annotations': [], 'categories': []}))
+    check_annotation_file(str(path), config_checks.COCO_KEYS)  # parsed, then stamped
+
+    load = json.load
+
+    def no_parse(f):
+        if f.name == str(path):
+            raise AssertionError('parsed again')
+        return load(f)
+    monkeypatch.setattr(config_checks.json, 'load', no_parse)
+    check_annotation_file(str(path), config_checks.COCO_KEYS)
+    path.write_text(json.dumps({'images': [], 'annotations': [], 'categories': [1]}))
+    with pytest.raises(AssertionError, match='parsed again'):  # another size: parsed again
+        check_annotation_file(str(path), config_checks.COCO_KEYS)
+
+
+def test_upstream_tool_options_set_what_upstream_sets():
+    seg = runner.load_config('configs/demo/deeplabv3_golu_demo.py', None, None, 'none')
+    model = seg.model.copy()
+    runner.use_test_time_augmentation(seg)
+    assert seg.model.type == 'SegTTAModel' and seg.model.module == model
+    assert seg.test_dataloader.dataset.pipeline == seg.tta_pipeline
+    det_cfg = runner.load_config('configs/demo/mask_rcnn_golu_demo.py', None, None, 'none')
+    with pytest.raises(ConfigError, match='--tta needs tta_model and tta_pipeline'):
+        runner.use_test_time_augmentation(det_cfg)
+    runner.draw_predictions(det_cfg, 'shown', show=True, wait_time=0.5)
+    hook = det_cfg.default_hooks.visualization
+    assert (hook.draw, hook.show, hook.wait_time, hook.test_out_dir) == (True, True, 0.5, 'shown')
+    runner.enable_auto_scale_lr(det_cfg)
+    assert det_cfg.auto_scale_lr == dict(enable=True, base_batch_size=16)
+    seg.auto_scale_lr = dict(enable=False)
+    with pytest.raises(ConfigError, match='--auto-scale-lr needs auto_scale_lr.base_batch_size'):
+        runner.enable_auto_scale_lr(seg)
