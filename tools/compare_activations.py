@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 import golu_mm  # noqa: E402
 from golu_mm.analysis import aggregate, differences, plot_curves, write_table  # noqa: E402
 from golu_mm.analysis.run_record import StaleRunError  # noqa: E402
+from golu_mm.analysis.run_record import FAILED  # noqa: E402
 from golu_mm.analysis.sweep import PRETRAIN_PREFIX, Stage, read_scalars, run_sweep  # noqa: E402
 
 
@@ -69,9 +70,13 @@ def main(argv=None):
 
     from mmengine import Config
 
+    from golu_mm.openmmlab.config_checks import (ConfigError, from_scratch_problems,
+                                                 merge_options, parse_options)
     from golu_mm.openmmlab.runner import codebase_of
 
     def stage(config, options):
+        if not Path(config).is_file():
+            raise FileNotFoundError(f'config file {config} does not exist')
         cfg = Config.fromfile(config)
         codebase_of(cfg)  # an error naming the config's scope if golu_mm cannot run it
         return Stage(config, cfg, options)
@@ -79,6 +84,15 @@ def main(argv=None):
     main_stage = stage(args.config, args.cfg_options)
     pretrain = (stage(args.pretrain_config, args.pretrain_cfg_options)
                 if args.pretrain_config else None)
+    if pretrain is None:
+        merged = merge_options(Config.fromfile(args.config), parse_options(args.cfg_options))
+        problems = from_scratch_problems(merged)
+        if problems:
+            raise ConfigError(
+                f'{args.config} trains the backbone from scratch with {"; ".join(problems)}: '
+                'unfair to every activation but ReLU (docs/openmmlab.md, "Fair settings"). '
+                'Pass --cfg-options backbone_checkpoint=None (from scratch, every stage and '
+                'batch norm trained), or --pretrain-config for activation-matched weights')
     root = Path(args.work_dir)
 
     def train(config, run_dir, options, resume):
@@ -94,7 +108,9 @@ def main(argv=None):
     metrics = main_stage.metrics + ([PRETRAIN_PREFIX + m for m in pretrain.metrics]
                                     if pretrain else [])
     rows = aggregate(results, metrics)
-    paths = write_table(rows, metrics, root, differences(results, metrics))
+    incomplete = [r for r in results if r.get('status') == FAILED
+                  or any(m not in r['metrics'] for m in metrics)]
+    paths = write_table(rows, metrics, root, differences(results, metrics), incomplete)
     curves = [(main_stage, root, 'curves.png')]
     if pretrain:
         curves.append((pretrain, root / 'pretrain', 'pretrain_curves.png'))
@@ -110,8 +126,13 @@ def main(argv=None):
                   f'interval) for {", ".join(without_loss)}')
     print(paths['markdown'].read_text())
     print(f'[compare] wrote {", ".join(str(p) for p in paths.values())}')
+    failed = [f'{r["activation"]} seed {r["seed"]}' for r in results if r.get('status') == FAILED]
+    if failed:
+        raise RuntimeError(f'{len(failed)} of {len(results)} runs failed ({", ".join(failed)}); '
+                           f'the table holds the others. Rerun the same command to retry them')
     return rows
 
 
 if __name__ == '__main__':
-    main()
+    from golu_mm.openmmlab.runner import run_tool
+    run_tool(main)

@@ -12,8 +12,9 @@ from .plots import pyplot, save_figure
 
 def aggregate(results: Sequence[dict], metrics: Sequence[str]) -> List[dict]:
     """results: [{'activation': str, 'seed': int, 'metrics': {name: value}}]. Returns one row
-    per activation (in first-seen order): n, and mean/std (sample std, 0 for one seed) of each
-    metric. A run missing a metric is an error, not silently averaged over fewer seeds."""
+    per activation (in first-seen order): n (runs), seeds, and for each metric (mean, sample
+    std, count): over the runs that have it (a failed run, or an evaluation that logged
+    nothing, has not), NaN mean with none, std 0 with one."""
     by_act: Dict[str, List[dict]] = {}
     for r in results:
         by_act.setdefault(r['activation'], []).append(r)
@@ -21,19 +22,16 @@ def aggregate(results: Sequence[dict], metrics: Sequence[str]) -> List[dict]:
     for act, runs in by_act.items():
         row = {'activation': act, 'n': len(runs), 'seeds': sorted(r['seed'] for r in runs)}
         for m in metrics:
-            missing = [r['seed'] for r in runs if m not in r['metrics']]
-            if missing:
-                raise KeyError(f'metric {m!r} missing for {act} seeds {missing}')
-            values = [float(r['metrics'][m]) for r in runs]
-            row[m] = (statistics.fmean(values),
-                      statistics.stdev(values) if len(values) > 1 else 0.0)
+            values = [float(r['metrics'][m]) for r in runs if m in r['metrics']]
+            row[m] = (statistics.fmean(values) if values else math.nan,
+                      statistics.stdev(values) if len(values) > 1 else 0.0, len(values))
         rows.append(row)
     return rows
 
 
 def _values(results, activation, metric) -> Dict[int, float]:
     return {r['seed']: float(r['metrics'][metric]) for r in results
-            if r['activation'] == activation}
+            if r['activation'] == activation and metric in r['metrics']}
 
 
 def differences(results: Sequence[dict], metrics: Sequence[str]) -> List[dict]:
@@ -67,12 +65,20 @@ def _ci_text(row) -> str:
     return 'n/a' if row['ci95'] is None else f'[{row["ci95"][0]:+.4f}, {row["ci95"][1]:+.4f}]'
 
 
+def _cell(value) -> str:
+    mean, std, count = value
+    return 'no result (n=0)' if count == 0 else f'{mean:.4f} ± {std:.4f} (n={count})'
+
+
 def markdown(rows: Sequence[dict], metrics: Sequence[str],
-             diffs: Optional[Sequence[dict]] = None) -> str:
-    lines = ['| activation | seeds | ' + ' | '.join(metrics) + ' |',
+             diffs: Optional[Sequence[dict]] = None,
+             incomplete: Sequence[dict] = ()) -> str:
+    """The table (each number with the count of runs it rests on), the differences, and the
+    runs that failed or logged no metric (`incomplete`: results with a note)."""
+    lines = ['| activation | runs | ' + ' | '.join(metrics) + ' |',
              '|---|---|' + '---|' * len(metrics)]
     for row in rows:
-        cells = [f'{row[m][0]:.4f} ± {row[m][1]:.4f}' for m in metrics]
+        cells = [_cell(row[m]) for m in metrics]
         lines.append(f'| {row["activation"]} | {row["n"]} | ' + ' | '.join(cells) + ' |')
     if diffs:
         lines += ['', f'Difference from {diffs[0]["reference"]} (mean over seeds, paired; 95 % CI; '
@@ -83,31 +89,40 @@ def markdown(rows: Sequence[dict], metrics: Sequence[str],
             p = 'n/a' if d['welch_p'] is None else f'{d["welch_p"]:.3f}'
             lines.append(f'| {d["activation"]} | {d["metric"]} | {d["pairs"]} | '
                          f'{d["mean"]:+.4f} | {_ci_text(d)} | {p} |')
+    if incomplete:
+        lines += ['', 'Runs without every metric (left out of the numbers they lack):', '',
+                  '| activation | seed | status | note |', '|---|---|---|---|']
+        lines += [f'| {r["activation"]} | {r["seed"]} | {r.get("status", "")} | '
+                  f'{(r.get("note") or "").replace("|", "/")} |' for r in incomplete]
     return '\n'.join(lines)
 
 
 def write_table(rows: Sequence[dict], metrics: Sequence[str], out_dir,
-                diffs: Optional[Sequence[dict]] = None) -> Dict[str, Path]:
-    """Writes comparison.md (with the differences, if given), comparison.csv and comparison.png
-    (first metric, ±std bars)."""
+                diffs: Optional[Sequence[dict]] = None,
+                incomplete: Sequence[dict] = ()) -> Dict[str, Path]:
+    """Writes comparison.md (with the differences and the incomplete runs, if given),
+    comparison.csv (mean, std and count of each metric) and comparison.png (first metric, ±std
+    bars; activations without a value left out)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {'markdown': out_dir / 'comparison.md', 'csv': out_dir / 'comparison.csv',
              'plot': out_dir / 'comparison.png'}
-    paths['markdown'].write_text(markdown(rows, metrics, diffs) + '\n')
+    paths['markdown'].write_text(markdown(rows, metrics, diffs, incomplete) + '\n')
     with paths['csv'].open('w', newline='') as f:
         writer = csv.writer(f)
-        writer.writerow(['activation', 'n'] + [f'{m}_{s}' for m in metrics for s in ('mean', 'std')])
+        writer.writerow(['activation', 'n'] + [f'{m}_{s}' for m in metrics
+                                               for s in ('mean', 'std', 'n')])
         for row in rows:
             writer.writerow([row['activation'], row['n']] + [v for m in metrics for v in row[m]])
 
     main = metrics[0]
+    rows = [row for row in rows if row[main][2]]
     fig, ax = pyplot().subplots(figsize=(1.2 * len(rows) + 2, 3.5))
     means = [row[main][0] for row in rows]
     ax.bar([row['activation'] for row in rows], means,
            yerr=[row[main][1] for row in rows], capsize=4, color='tab:blue')
-    low = min(m - row[main][1] for m, row in zip(means, rows))
-    high = max(m + row[main][1] for m, row in zip(means, rows))
+    low = min((m - row[main][1] for m, row in zip(means, rows)), default=0.0)
+    high = max((m + row[main][1] for m, row in zip(means, rows)), default=1.0)
     pad = (high - low) * 0.5 or abs(high) * 0.1 or 0.1
     ax.set_ylim(max(0.0, low - pad) if not math.isnan(low) else 0, high + pad)
     ax.set_ylabel(main)

@@ -14,15 +14,24 @@ RESULT_FILE = 'result.json'
 def run_spec(config: str, config_text: str, options: List[str], activation: str, seed: int,
              version: str, pretrain: Optional[dict] = None) -> dict:
     """The run's identity: config path and a hash of its resolved text (bases included), the
-    --cfg-options it trains with, activation, seed, golu_mm version, and the spec of the
+    --cfg-options it trains with (canonical_options), activation, seed, golu_mm version, and the spec of the
     pretraining run its backbone comes from (if any)."""
     spec = {'config': str(config),
             'config_sha256': hashlib.sha256(config_text.encode()).hexdigest(),
-            'options': list(options), 'activation': activation, 'seed': seed,
+            'options': canonical_options(options), 'activation': activation, 'seed': seed,
             'golu_mm': version}
     if pretrain is not None:
         spec['pretrain'] = pretrain
     return spec
+
+
+def canonical_options(options: List[str]) -> List[str]:
+    """KEY=VALUE options sorted by key, the last of a repeated key kept: the same run however
+    they were ordered (mmengine merges them as one dict, so their order does not matter)."""
+    by_key = {}
+    for option in options:
+        by_key[option.partition('=')[0]] = option
+    return [by_key[k] for k in sorted(by_key)]
 
 
 def differences(recorded: dict, wanted: dict) -> List[str]:
@@ -65,11 +74,21 @@ def start_run(run_dir: Path, spec: dict) -> None:
     (run_dir / SPEC_FILE).write_text(json.dumps(spec, indent=1))
 
 
-def finish_run(run_dir: Path, spec: dict, metrics: dict) -> dict:
-    result = {'activation': spec['activation'], 'seed': spec['seed'], 'metrics': metrics,
-              'spec': spec}
+FINISHED, FAILED = 'finished', 'failed'
+
+
+def finish_run(run_dir: Path, spec: dict, metrics: dict, note: Optional[str] = None) -> dict:
+    """The result of a run that trained to its end (written: a rerun reuses it)."""
+    result = {'activation': spec['activation'], 'seed': spec['seed'], 'status': FINISHED,
+              'metrics': metrics, 'note': note, 'spec': spec}
     (Path(run_dir) / RESULT_FILE).write_text(json.dumps(result, indent=1))
     return result
+
+
+def failed_run(spec: dict, error: str) -> dict:
+    """The result of a run that did not finish (not written: a rerun resumes or retries it)."""
+    return {'activation': spec['activation'], 'seed': spec['seed'], 'status': FAILED,
+            'metrics': {}, 'note': error, 'spec': spec}
 
 
 def read_result(run_dir: Path) -> dict:

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
-from .run_record import finish_run, plan_run, read_result, run_spec, start_run
+from .run_record import (FAILED, failed_run, finish_run, plan_run, read_result, run_spec,
+                         start_run)
 
 # The validation metrics the table reports, per codebase (the config's default_scope).
 METRICS = {'mmdet': ['coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP'],
@@ -31,21 +32,10 @@ class Stage:
 def activation_options(cfg, activation: str) -> List[str]:
     """--cfg-options setting `activation` at every act_cfg of the model that uses the config's
     declared (top-level) act_cfg type: the backbone only, or the whole model."""
-    declared = cfg.get('act_cfg', {}).get('type')
-    if declared is None:
+    from ..openmmlab.config_checks import act_cfg_paths
+    if cfg.get('act_cfg', {}).get('type') is None:
         raise ValueError('the config declares no top-level act_cfg (see configs/*_golu.py)')
-    keys = []
-
-    def walk(node, prefix):
-        if isinstance(node, dict):
-            act = node.get('act_cfg')
-            if isinstance(act, dict) and act.get('type') == declared:
-                keys.append(f'{prefix}act_cfg')
-            for k, v in node.items():
-                walk(v, f'{prefix}{k}.')
-
-    walk(cfg.model, 'model.')
-    return [f'{key}.type={activation}' for key in ['act_cfg'] + keys]
+    return [f'{key}.type={activation}' for key in ['act_cfg'] + act_cfg_paths(cfg)]
 
 
 def backbone_options(checkpoint) -> List[str]:
@@ -63,13 +53,11 @@ def read_scalars(work_dir: Path) -> List[dict]:
 
 
 def final_metrics(work_dir: Path, names: Sequence[str]) -> dict:
-    """The last logged values of `names` in the run's scalars.json files (all its sessions)."""
+    """The last logged values of `names` in the run's scalars.json files (all its sessions);
+    those never logged (an evaluation that produced no metrics) are absent."""
     found = {}
     for record in read_scalars(work_dir):
         found.update({k: v for k, v in record.items() if k in names})
-    missing = [n for n in names if n not in found]
-    if missing:
-        raise RuntimeError(f'{work_dir}: no {missing} in the logs (did validation run?)')
     return found
 
 
@@ -89,7 +77,9 @@ def run_sweep(stage: Stage, activations: Sequence[str], seeds: Sequence[int], ro
     fine-tunes from it. All runs are planned first, so that a directory holding another
     experiment stops the sweep (StaleRunError) before anything trains.
     train(config, run_dir, options, resume) trains one run. Results carry the pretraining
-    metrics as 'pretrain/<name>'."""
+    metrics as 'pretrain/<name>'. A run that fails (or whose pretraining failed) is a result
+    with status FAILED and no metrics, and the sweep goes on; a metric its evaluation never
+    logged is left out of its metrics (its result's note says which)."""
     planned = []
     for activation in activations:
         for seed in seeds:
@@ -117,17 +107,30 @@ def run_sweep(stage: Stage, activations: Sequence[str], seeds: Sequence[int], ro
         log(f'[compare] {run_dir}: ' + ('resuming from its last checkpoint'
                                         if plan == 'resume' else 'training'))
         start_run(run_dir, spec)
-        train(stage_.config, run_dir, spec['options'], plan == 'resume')
-        if stage_ is pretrain:
-            from ..openmmlab.pretrained import extract_backbone
-            extract_backbone(str(last_checkpoint(run_dir)), str(run_dir / BACKBONE_FILE))
-        return finish_run(run_dir, spec, {**final_metrics(run_dir, stage_.metrics), **extra})
+        try:
+            train(stage_.config, run_dir, spec['options'], plan == 'resume')
+            if stage_ is pretrain:
+                from ..openmmlab.pretrained import extract_backbone
+                extract_backbone(str(last_checkpoint(run_dir)), str(run_dir / BACKBONE_FILE))
+        except Exception as exc:  # noqa: BLE001 (one run's failure must not end the sweep)
+            log(f'[compare] {run_dir}: FAILED ({type(exc).__name__}: {exc}); going on')
+            return failed_run(spec, f'{type(exc).__name__}: {exc}')
+        metrics = final_metrics(run_dir, stage_.metrics)
+        missing = [m for m in stage_.metrics if m not in metrics]
+        if missing:
+            log(f'[compare] {run_dir}: its evaluation produced no {", ".join(missing)} '
+                '(e.g. nothing detected yet); recorded without them')
+        return finish_run(run_dir, spec, {**metrics, **extra},
+                          note=f'no {", ".join(missing)} logged' if missing else None)
 
     results = []
     for pre, run in planned:
         extra = {}
         if pre is not None:
             pre_result = execute(*pre, {})
+            if pre_result.get('status') == FAILED:
+                results.append(failed_run(run[2], f'its pretraining {pre[1]} failed'))
+                continue
             extra = {PRETRAIN_PREFIX + k: v for k, v in pre_result['metrics'].items()}
         results.append(execute(*run, extra))
     return results

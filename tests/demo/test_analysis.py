@@ -28,22 +28,27 @@ def test_aggregate_mean_and_sample_std():
     assert relu['activation'] == 'ReLU' and relu['n'] == 2 and relu['seeds'] == [0, 1]
     assert relu['ap'][0] == pytest.approx(0.32) and relu['ap'][1] == pytest.approx(math.sqrt(0.0008))
     assert golu_row['seeds'] == [0, 1, 2]
-    assert golu_row['ap'] == pytest.approx((0.38, 0.02))
-    assert golu_row['ap50'] == pytest.approx((0.60, 0.02))
+    assert golu_row['ap'] == pytest.approx((0.38, 0.02, 3))
+    assert golu_row['ap50'] == pytest.approx((0.60, 0.02, 3))
 
 
-def test_single_seed_has_zero_std_and_missing_metric_is_an_error():
+def test_single_seed_has_zero_std_and_a_missing_metric_is_counted_not_averaged():
     (row,) = aggregate(RESULTS[:1], ['ap'])
-    assert row['ap'] == (0.30, 0.0)
-    with pytest.raises(KeyError, match='segm'):
-        aggregate(RESULTS, ['segm'])
+    assert row['ap'] == (0.30, 0.0, 1)
+    partial = RESULTS + [{'activation': 'GoLU', 'seed': 3, 'metrics': {'ap50': 0.7}}]
+    relu, golu_row = aggregate(partial, ['ap', 'ap50', 'segm'])
+    assert golu_row['n'] == 4 and golu_row['ap'] == pytest.approx((0.38, 0.02, 3))
+    assert golu_row['ap50'][2] == 4 and math.isnan(golu_row['segm'][0])
+    assert golu_row['segm'][1:] == (0.0, 0)
 
 
 def test_write_table(tmp_path):
     paths = write_table(aggregate(RESULTS, ['ap', 'ap50']), ['ap', 'ap50'], tmp_path)
     md = paths['markdown'].read_text()
-    assert '| GoLU | 3 | 0.3800 ± 0.0200 | 0.6000 ± 0.0200 |' in md
-    assert paths['csv'].read_text().splitlines()[0] == 'activation,n,ap_mean,ap_std,ap50_mean,ap50_std'
+    assert '| GoLU | 3 | 0.3800 ± 0.0200 (n=3) | 0.6000 ± 0.0200 (n=3) |' in md
+    header, relu = paths['csv'].read_text().splitlines()[:2]
+    assert header == 'activation,n,ap_mean,ap_std,ap_n,ap50_mean,ap50_std,ap50_n'
+    assert relu.startswith('ReLU,2,0.32,0.0282842712') and relu.endswith(',2')
     assert is_png(paths['plot'])
 
 

@@ -54,8 +54,8 @@ def test_comparison_tool_on_demo_config(tmp_path):
     first = run(*args)
     assert first.count(': training') == 4
     table = (tmp_path / 'cmp' / 'comparison.md').read_text()
-    assert re.search(r'^\| ReLU \| 2 \| [0-9.]+ ± [0-9.]+ \|', table, re.M)
-    assert re.search(r'^\| GoLU \| 2 \| [0-9.]+ ± [0-9.]+ \|', table, re.M)
+    assert re.search(r'^\| ReLU \| 2 \| [0-9.]+ ± [0-9.]+ \(n=2\) \|', table, re.M)
+    assert re.search(r'^\| GoLU \| 2 \| [0-9.]+ ± [0-9.]+ \(n=2\) \|', table, re.M)
     assert "act_cfg=dict(type='ReLU')" in (tmp_path / 'cmp' / 'ReLU_seed0' /
                                           'deeplabv3_golu_demo.py').read_text()
     second = run(*args)  # everything is done: nothing retrains
@@ -104,7 +104,7 @@ def test_comparison_with_activation_matched_pretraining(tmp_path):
             assert spec['pretrain']['activation'] == act and spec['pretrain']['seed'] == seed
     table = (work / 'comparison.md').read_text()
     assert 'pretrain/accuracy/top1' in table.splitlines()[0]
-    assert re.search(r'^\| GoLU \| 2 \|( [0-9.]+ ± [0-9.]+ \|){4}$', table, re.M)
+    assert re.search(r'^\| GoLU \| 2 \|( [0-9.]+ ± [0-9.]+ \(n=2\) \|){4}$', table, re.M)
     assert re.search(r'^\| GoLU \| mIoU \| 2 \| [-+][0-9.]+ \| \[[-+][0-9.]+, [-+][0-9.]+\] \|',
                      table, re.M)
     assert re.search(r'^\| GoLU \| pretrain/accuracy/top1 \| 2 \|', table, re.M)
