@@ -350,7 +350,10 @@ void channel_moments_cpu(const at::Tensor& x, int64_t inner, at::Tensor& mean, a
         moments_channel(channel, batch, inner, channels * inner, m, second);
         // The corrected two-pass formula: sum((x - m)^2) - sum(x - m)^2 / count.
         pm[c] = static_cast<acc_t>(m + second[0] / count);
-        pv[c] = static_cast<acc_t>(std::max(0.0, (second[1] - second[0] * second[0] / count) / count));
+        // Rounding can leave a constant channel's variance slightly negative: clamp it, keeping
+        // NaN (a NaN input must reach the running statistics as it does in torch's batch norm).
+        const double v = (second[1] - second[0] * second[0] / count) / count;
+        pv[c] = static_cast<acc_t>(v < 0.0 ? 0.0 : v);
       }
     });
   });

@@ -18,12 +18,13 @@ __all__ = ['norm_golu', 'fusable']
 def fusable(norm: nn.Module, act: nn.Module, x: Tensor) -> bool:
     """Whether norm → act on x runs fused: norm a torch BatchNorm (SyncBatchNorm included), act
     a GoLU with positive parameters, x contiguous (NCHW: the kernels' layout; channels_last
-    would be copied twice per step), the fused operator built for x's device, and neither
+    would be copied twice per step) and not empty, the fused operator built for x's device, and neither
     TorchScript/ONNX tracing (which records golu's reference instead) nor torch.compile (whose
     inductor fuses BN → GoLU itself: golu.py's decompositions; measured faster there)."""
     return (isinstance(norm, nn.modules.batchnorm._BatchNorm) and type(act) is GoLU
             and act.alpha > 0 and act.beta > 0 and act.gamma > 0 and x.dim() >= 2
-            and x.dtype in SUPPORTED_DTYPES and x.is_contiguous() and not torch.jit.is_tracing()
+            and x.dtype in SUPPORTED_DTYPES and x.is_contiguous() and x.numel() > 0
+            and not torch.jit.is_tracing()
             and not torch.compiler.is_compiling() and fused_available(x))
 
 

@@ -7,11 +7,12 @@ from typing import NamedTuple, Optional
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import Tensor
 
 from . import reference
 from .extension import backends, load_error
-from .golu import SUPPORTED_DTYPES, _check_input, check_params
+from .golu import SUPPORTED_DTYPES, _check_input, check_params, golu
 
 __all__ = ['batch_norm_golu', 'BatchNormArgs', 'fused_available']
 
@@ -65,6 +66,10 @@ def _batch_norm_golu(x, norm, training, residual, residual_norm, alpha, beta, ga
                                                   or args.running_var is None):
             raise ValueError(f'batch_norm_golu: {name} needs running_mean and running_var when '
                              'not training')
+        if args is not None and training and not args.eps > 0:
+            raise ValueError(f'batch_norm_golu: {name} eps must be positive in training (as '
+                             f'torch\'s batch norm requires: a constant channel has variance 0), '
+                             f'got {args.eps}')
     if residual is not None and (residual.shape != x.shape or residual.dtype != x.dtype):
         raise ValueError(f'batch_norm_golu: residual must match x (shape {tuple(x.shape)}, '
                          f'{x.dtype}), got shape {tuple(residual.shape)}, {residual.dtype}')
@@ -72,10 +77,24 @@ def _batch_norm_golu(x, norm, training, residual, residual_norm, alpha, beta, ga
         raise ValueError('batch_norm_golu: residual_norm without a residual')
     if process_group is not None and dist.get_world_size(process_group) == 1:
         process_group = None
+    if x.numel() == 0:  # torch's batch norm: an empty result, the running statistics kept
+        return _composed(x, norm, training, residual, residual_norm, alpha, beta, gamma)
     r_norm = residual_norm or BatchNormArgs(None, None)
     return _BatchNormGoLU.apply(x, norm.weight, norm.bias, residual, r_norm.weight, r_norm.bias,
                                 norm, residual_norm, training, (alpha, beta, gamma),
                                 process_group)
+
+
+def _composed(x, norm, training, residual, residual_norm, alpha, beta, gamma) -> Tensor:
+    """The same function from torch's batch norm and golu (for what the fused node leaves to
+    torch: empty batches)."""
+    def bn(t, args):
+        return F.batch_norm(t, args.running_mean, args.running_var, args.weight, args.bias,
+                            training, args.momentum, args.eps)
+    z = bn(x, norm)
+    if residual is not None:
+        z = z + (residual if residual_norm is None else bn(residual, residual_norm))
+    return golu(z, alpha, beta, gamma)
 
 
 def _moments(x: Tensor, compute: torch.dtype, group):

@@ -24,7 +24,8 @@ def check_params(alpha, beta, gamma, dtype=None) -> None:
     """TypeError unless alpha, beta and gamma are real numbers; ValueError unless they are finite
     and non-negative. With an input dtype, also ValueError where a parameter or alpha*beta*gamma,
     when nonzero, is not a normal number of the compute type (for a float32 input, beta=1e39
-    would overflow to inf and 1e-300 would vanish): the kernels could not keep their numerics."""
+    would overflow to inf and 1e-300 would vanish), or alpha exceeds largest_alpha: the kernels
+    could not keep their numerics."""
     values = (('alpha', alpha), ('beta', beta), ('gamma', gamma))
     for name, value in values:
         if type(value) is not float and (isinstance(value, bool)
@@ -36,7 +37,8 @@ def check_params(alpha, beta, gamma, dtype=None) -> None:
         return
     compute = SUPPORTED_DTYPES[dtype]
     info = torch.finfo(compute)
-    product = float(alpha) * float(beta) * float(gamma)
+    alpha, beta, gamma = float(alpha), float(beta), float(gamma)
+    product = alpha * beta * gamma
     for name, value in values + (('alpha*beta*gamma', product if all(v for _, v in values)
                                   else 0.0),):
         if value != 0 and not info.tiny <= value <= info.max:
@@ -44,6 +46,23 @@ def check_params(alpha, beta, gamma, dtype=None) -> None:
                 f'golu: {name}={float(value):g} is not representable in {compute}, the compute '
                 f'type of a {dtype} input: nonzero parameters and their product must lie in '
                 f'[{info.tiny:g}, {info.max:g}]')
+    if product and alpha > largest_alpha(beta, gamma, compute):
+        raise ValueError(
+            f'golu: alpha={float(alpha):g} is too large for {compute} (at most '
+            f'{largest_alpha(beta, gamma, compute):g} with beta={float(beta):g}, '
+            f'gamma={float(gamma):g}): alpha * x, formed before the gate, would overflow where '
+            'GoLU itself is finite')
+
+
+def largest_alpha(beta: float, gamma: float, compute: torch.dtype) -> float:
+    """The largest alpha for which alpha * x (the kernels form it before the gate) stays finite
+    wherever it matters: for x from where the gate is flushed to 0 (the exponent below
+    reference.ZERO_BELOW: the result is 0 whatever alpha * x is) up to where the gate rounds to
+    1 (beyond, GoLU is alpha * x itself, overflowing exactly when alpha * x does)."""
+    info = torch.finfo(compute)
+    flushed = math.log(-reference.ZERO_BELOW[compute] / beta)
+    saturated = math.log(beta) + (2 - math.log2(info.eps)) * math.log(2)
+    return info.max * gamma / max(flushed, saturated)
 
 
 def _check_input(x) -> None:
@@ -143,7 +162,8 @@ class _GoLUFunction(torch.autograd.Function):
 
 
 class _GoLUBackwardFunction(torch.autograd.Function):
-    """golu_backward with Python autograd: the operator's backward under torch.func transforms."""
+    """golu_backward with Python autograd: the operator's backward under torch.func transforms,
+    reverse mode (backward) and forward mode (jvp: hessian, jvp of grad)."""
     generate_vmap_rule = True
 
     @staticmethod
@@ -153,7 +173,20 @@ class _GoLUBackwardFunction(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx, inputs, output):
         ctx.save_for_backward(inputs[0], inputs[1])
+        ctx.save_for_forward(inputs[0], inputs[1])
         ctx.params = inputs[2:]
+
+    @staticmethod
+    def jvp(ctx, grad_tangent, x_tangent, *_):
+        """d(grad * GoLU'(x)) = grad_tangent * GoLU'(x) + grad * GoLU''(x) * x_tangent."""
+        grad, x = ctx.saved_tensors
+        ops = torch.ops.golu_mm
+        terms = []
+        if grad_tangent is not None:
+            terms.append(ops.golu_backward(grad_tangent, x, *ctx.params))
+        if x_tangent is not None:
+            terms.append(ops.golu_second(grad * x_tangent, x, *ctx.params))
+        return sum(terms[1:], terms[0]) if terms else torch.zeros_like(x)
 
     @staticmethod
     def backward(ctx, grad2):

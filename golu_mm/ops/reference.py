@@ -69,7 +69,7 @@ def _zero_where(mask: Tensor, y: Tensor) -> Tensor:
 
 
 # Below these t, a * exp(t) is 0 (as in the kernels: csrc/cpu/fast_exp.h, golu_cpu.cpp).
-_ZERO_BELOW = {torch.float32: -150.0, torch.float64: -1400.0}
+ZERO_BELOW = {torch.float32: -150.0, torch.float64: -1400.0}
 
 
 def _times_exp(a: Tensor, t: Tensor) -> Tensor:
@@ -80,13 +80,13 @@ def _times_exp(a: Tensor, t: Tensor) -> Tensor:
     magnitude = torch.exp(t + torch.log(a.abs()))
     scaled = torch.where(a < 0, -magnitude, magnitude)  # not copysign: ONNX has no such op
     y = torch.where(e < _exact(t, torch.finfo(t.dtype).tiny), scaled, a * e)
-    return torch.where((t < _ZERO_BELOW[t.dtype]) & ~torch.isnan(a), torch.zeros_like(y), y)
+    return torch.where((t < ZERO_BELOW[t.dtype]) & ~torch.isnan(a), torch.zeros_like(y), y)
 
 
 def _slope(xw: Tensor, u: Tensor, alpha: float, beta: float, gamma: float) -> Tensor:
     """alpha + alpha*beta*gamma * x * u, the second term dropped where u is 0 (x -> +inf) and
     where the gate is 0 (x -> -inf, where x * u may overflow): a zero grad then gives 0."""
-    gate_zero = -beta * u < _ZERO_BELOW[xw.dtype]
+    gate_zero = -beta * u < ZERO_BELOW[xw.dtype]
     return alpha + _zero_where((u == 0) | gate_zero, alpha * beta * gamma * xw * u)
 
 

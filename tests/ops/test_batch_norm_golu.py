@@ -194,6 +194,43 @@ def test_errors_name_the_problem():
         torch.ops.golu_mm.batch_norm_golu(x, *stats[:2], None, None, -1.0)
 
 
+def test_edge_batches_behave_as_torchs_batch_norm():
+    """eps=0 in training is refused as torch refuses it; an empty batch gives an empty result
+    and gradients, its statistics untouched; a NaN sample reaches the running statistics."""
+    x = torch.randn(2, 3, 4, 4)
+    with pytest.raises(ValueError, match='norm eps must be positive in training'):
+        batch_norm_golu(x, BatchNormArgs(torch.zeros(3), torch.ones(3), eps=0.0), training=True)
+    with pytest.raises(ValueError, match='eps must be positive during training'):
+        nn.functional.batch_norm(x, None, None, training=True, eps=0.0)  # torch's own rule
+    with_nan = x.clone()
+    with_nan[0, 0, 1, 2] = float('nan')  # one value of channel 0
+    for make_input in (lambda: torch.randn(0, 3, 4, 4), lambda: with_nan.clone()):
+        fused = make_norm('cpu', torch.float32, channels=3)
+        plain = copy.deepcopy(fused)
+        t = make_input().requires_grad_()
+        t2 = t.detach().clone().requires_grad_()
+        got = norm_golu(fused.train(), GoLU(), t)
+        want = GoLU()(plain.train()(t2))
+        torch.testing.assert_close(got, want, equal_nan=True)
+        got.sum().backward()
+        want.sum().backward()
+        for a, b in ((t.grad, t2.grad), (fused.weight.grad, plain.weight.grad),
+                     (fused.running_mean, plain.running_mean),
+                     (fused.running_var, plain.running_var),
+                     (fused.num_batches_tracked, plain.num_batches_tracked)):
+            torch.testing.assert_close(a, b, equal_nan=True)
+        # the operator itself, without the module's fallback
+        args = BatchNormArgs(torch.zeros(3), torch.ones(3), fused.weight, fused.bias)
+        out = batch_norm_golu(t.detach(), args, training=True)
+        assert out.shape == t.shape
+        if t.numel() == 0:
+            assert torch.equal(args.running_mean, torch.zeros(3))
+            assert torch.equal(args.running_var, torch.ones(3))
+        else:
+            assert torch.isnan(args.running_var[0]) and torch.isnan(args.running_mean[0])
+            assert torch.isfinite(args.running_var[1:]).all()
+
+
 def test_compile_matches_eager():
     torch.manual_seed(0)
     norm = make_norm('cpu', torch.float32)

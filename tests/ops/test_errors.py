@@ -98,3 +98,22 @@ def test_extreme_float64_parameters_agree_between_paths():
     torch.testing.assert_close(outs[0][1], outs[1][1], equal_nan=True, rtol=1e-12, atol=0)
     for y, g in outs:
         assert not y.isnan().any() and not g.isnan().any()
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_alpha_that_would_overflow_before_the_gate_is_refused(impl, dtype):
+    """alpha * x is formed before the gate: an alpha for which it overflows where GoLU is finite
+    is refused (float32 golu(-3.9, alpha=1e38) would be -inf; exactly -1.37e17). Below the bound
+    the result is right."""
+    from golu_mm.ops.golu import largest_alpha
+    compute = torch.float64 if dtype == torch.float64 else torch.float32
+    bound = largest_alpha(1.0, 1.0, compute)
+    assert torch.finfo(compute).max / 50 < bound < torch.finfo(compute).max / 5
+    x = torch.tensor([-3.9, -1.0, 0.5, 5.0], dtype=dtype)
+    with pytest.raises(ValueError, match=f'alpha=.*too large for {compute}'):
+        impl(x, alpha=bound * 1.01)
+    alpha = bound * 0.99
+    exact = [v * alpha * math.exp(-math.exp(-v)) for v in x.tolist()]
+    torch.testing.assert_close(impl(x, alpha=alpha).double(),
+                               torch.tensor(exact, dtype=torch.float64),
+                               rtol=200 * torch.finfo(dtype).eps, atol=0)  # x=-3.9: cond ~190

@@ -81,3 +81,16 @@ print("ok")
                             capture_output=True, timeout=120,
                             env={**os.environ, 'GOLU_MM_FORCE_REFERENCE': '1'})
     assert result.returncode == 0 and result.stdout.strip() == 'ok', result.stderr
+
+
+def test_nested_forward_over_reverse_transforms(impl):
+    """hessian (forward over reverse) and jvp of grad: GoLU''(x) on both paths, against the
+    reference's formula in float64."""
+    from golu_mm.ops.reference import golu_second_derivative
+    x = torch.linspace(-6, 6, 13, dtype=torch.float64)
+    second = golu_second_derivative(x, 1.0, 1.0, 1.0)
+    hessian = torch.func.hessian(lambda t: impl(t).sum())(x)
+    torch.testing.assert_close(hessian, torch.diag(second))
+    tangent = torch.linspace(-1, 1, 13, dtype=torch.float64)
+    _, jvp = torch.func.jvp(torch.func.grad(lambda t: impl(t).sum()), (x,), (tangent,))
+    torch.testing.assert_close(jvp, second * tangent)
