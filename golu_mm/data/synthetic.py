@@ -11,8 +11,9 @@ and, for classification pretraining (mmpretrain's CustomDataset layout), images 
     <root>/{train,val}/{circle,square,triangle}/NNNNNN.png
 
 Generation is cached: a second call with the same parameters reuses the files, after checking
-each against the sha256 recorded when it was written; a missing, empty or altered file makes it
-regenerate the set (so a damaged dataset fails before training, not after).
+each against the sha256 recorded when it was written; a missing, empty or altered file, or one
+that is not of the set (an earlier, larger set's: the datasets list directories), makes it
+regenerate the set, removing such files (so a damaged dataset fails before training, not after).
 """
 import hashlib
 import json
@@ -157,9 +158,19 @@ def _cached(root, params: dict, write_split) -> Path:
     rng = np.random.default_rng(params['seed'])
     names = write_split(root, 'train', params['train'], params['size'], rng, 0)
     names += write_split(root, 'val', params['val'], params['size'], rng, params['train'])
+    for stray in _stray_files(root, names):  # an earlier, larger set's: datasets list dirs
+        stray.unlink()
     files = {name: _sha256(root / name) for name in names}
     stamp.write_text(json.dumps({'params': params, 'files': files}, sort_keys=True))
     return root
+
+
+def _stray_files(root: Path, names) -> list:
+    """Files under the set's top-level directories that are not among its `names`."""
+    names = set(names)
+    return sorted(path for top in {n.split('/')[0] for n in names} if (root / top).is_dir()
+                  for path in (root / top).rglob('*')
+                  if path.is_file() and str(path.relative_to(root)) not in names)
 
 
 def generate(root, num_train=200, num_val=50, size=128, seed=0) -> Path:
@@ -207,6 +218,9 @@ def _verify(root: Path, stamp: Path, params: dict):
             return f'{name} is missing or empty'
         if _sha256(path) != digest:
             return f'{name} differs from what was generated'
+    stray = _stray_files(root, recorded['files'])
+    if stray:
+        return f'{len(stray)} files not of the set (e.g. {stray[0].relative_to(root)})'
     return None
 
 

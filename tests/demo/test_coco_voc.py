@@ -117,14 +117,14 @@ def test_conversion_rules(coco, tmp_path):
 
 def test_same_category_overlap_is_ignored_too():
     a, b = box(0, 30, 0, 30), box(20, 50, 20, 50)
-    labels, pixels = label_map([ann(1, 1, PERSON, rle(a)), ann(2, 1, PERSON, rle(b))], H, W)
+    labels, pixels, _ = label_map([ann(1, 1, PERSON, rle(a)), ann(2, 1, PERSON, rle(b))], H, W)
     assert (labels[a & b] == IGNORE).all() and (labels[a ^ b] == VOC[PERSON]).all()
     assert pixels == a.sum() + b.sum()
 
 
 def test_every_voc_class_maps_to_its_index():
     for voc, coco_id in enumerate(COCO_IDS, start=1):
-        labels, _ = label_map([ann(1, 1, coco_id, rle(box(0, 5, 0, 5)))], H, W)
+        labels, _, _ = label_map([ann(1, 1, coco_id, rle(box(0, 5, 0, 5)))], H, W)
         assert labels[0, 0] == voc
     assert VOC_CLASSES[COCO_IDS.index(5) + 1] == 'aeroplane'
     assert VOC_CLASSES[COCO_IDS.index(72) + 1] == 'tvmonitor'
@@ -177,3 +177,42 @@ def test_command_line(coco, tmp_path):
                           str(tmp_path / 'nowhere'), str(tmp_path / 'voc2')], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and 'instances_train2017.json does not exist' in bad.stderr
+
+
+def test_rle_of_another_size_is_an_error_naming_the_annotation():
+    short = crowd_rle(box(0, 10, 0, 10))
+    short['counts'][-1] -= 5  # sums to H*W - 5: pycocotools would leave 5 pixels undefined
+    with pytest.raises(ConversionError, match=r'annotation id 7.*counts sum to 4795 pixels'):
+        label_map([ann(7, 1, PERSON, short)], H, W)
+    other = dict(rle(box(0, 10, 0, 10)), size=[H, W + 1])
+    with pytest.raises(ConversionError, match=r"annotation id 8.*size \[60, 81\] is not"):
+        label_map([ann(8, 1, PERSON, other)], H, W)
+
+
+def test_degenerate_polygons_are_skipped_and_counted(tmp_path):
+    square = [10, 10, 30, 10, 30, 30, 10, 30]
+    labels, pixels, skipped = label_map(
+        [ann(1, 1, PERSON, []), ann(2, 1, PERSON, [[5, 5, 8, 8]]), ann(3, 1, CAR, [[1, 1]]),
+         ann(4, 1, DOG, [[1, 1, 2, 2], square])], H, W)
+    assert skipped == 3 and (labels == VOC[DOG]).sum() == pixels > 0
+    root, logged = tmp_path / 'coco', []
+    write_coco(root, 'train2017', [image(1)], [ann(1, 1, PERSON, []),
+                                               ann(2, 1, DOG, [square], box(10, 30, 10, 30))])
+    write_coco(root, 'val2017', [image(2)], [ann(3, 2, PERSON, [[1, 2, 3, 4]])])
+    kept = convert(root, tmp_path / 'out', log=logged.append)
+    assert kept == {'train2017': [], 'val2017': ['000000000002']}  # 400 px <= 1000: dropped
+    assert any('train2017: skipped 1 annotations' in line for line in logged)
+    assert any('val2017: skipped 1 annotations' in line for line in logged)
+
+
+def test_two_images_with_one_stem_are_refused(tmp_path):
+    root = tmp_path / 'coco'
+    images = [image(1), dict(image(2), file_name='000000000001.png')]
+    write_coco(root, 'train2017', images, [])
+    with pytest.raises(ConversionError, match=r'000000000001\.jpg and 000000000001\.png would '
+                                              r'share the label map'):
+        convert(root, tmp_path / 'out')
+    (root / 'annotations' / 'instances_train2017.json').write_text('{}')
+    with pytest.raises(ConversionError, match="not a COCO instances file.*no 'images' or "
+                                              "'annotations' key"):
+        convert(root, tmp_path / 'out')

@@ -122,3 +122,21 @@ def test_damaged_data_is_regenerated_before_use(tmp_path, capsys, damage):
     assert digest(root) == original
     generate(root, num_train=4, num_val=2, size=64, seed=5)  # intact now: reused silently
     assert 'regenerating' not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('make', [generate, generate_classification], ids=['scenes', 'shapes'])
+def test_a_smaller_set_leaves_no_files_of_the_larger_one(tmp_path, capsys, make):
+    """mmseg and mmpretrain list directories: an earlier, larger set's files would be read."""
+    root = tmp_path / 'data'
+    make(root, num_train=6, num_val=5, size=32)
+    large = sorted(p.relative_to(root) for p in root.rglob('*.png'))
+    make(root, num_train=3, num_val=2, size=32)
+    small = sorted(p.relative_to(root) for p in root.rglob('*.png'))
+    make(tmp_path / 'fresh', num_train=3, num_val=2, size=32)
+    assert small == sorted(p.relative_to(tmp_path / 'fresh')
+                           for p in (tmp_path / 'fresh').rglob('*.png'))
+    assert len(small) < len(large)
+    (root / large[-1]).write_bytes((root / small[0]).read_bytes())  # a stray file comes back
+    make(root, num_train=3, num_val=2, size=32)
+    assert 'files not of the set' in capsys.readouterr().out.splitlines()[-1]
+    assert sorted(p.relative_to(root) for p in root.rglob('*.png')) == small
