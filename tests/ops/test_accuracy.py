@@ -13,9 +13,10 @@ crosses zero at x = -0.567, where a relative bound is meaningless).
 """
 import math
 
-import mpmath
 import pytest
 import torch
+
+mpmath = pytest.importorskip('mpmath', reason='the oracle (requirements/tests.txt)')
 
 mpmath.mp.dps = 40
 PARAMS = [(1.0, 1.0, 1.0), (1.5, 0.5, 2.0)]

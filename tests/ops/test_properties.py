@@ -2,12 +2,15 @@
 dtypes and parameters, keeps the input's layout, and is deterministic."""
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from golu_mm.ops import golu, golu_reference
+# A bare GPU image (torch and pytest only) skips this module instead of failing collection.
+pytest.importorskip('hypothesis', reason='requirements/tests.txt (installed by make setup)')
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
-from .conftest import EXTENSION_ERROR, FLOAT_DTYPES
+from golu_mm.ops import golu, golu_reference  # noqa: E402
+
+from .conftest import EXTENSION_ERROR, FLOAT_DTYPES  # noqa: E402
 
 TOLERANCE = {torch.float64: 1e-12, torch.float32: 1e-5, torch.float16: 2e-3, torch.bfloat16: 1e-2}
 LAYOUTS = ['contiguous', 'channels_last', 'transposed', 'sliced', 'expanded']
