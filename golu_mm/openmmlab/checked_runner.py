@@ -97,11 +97,12 @@ def read_checkpoint(filename: str, map_location='cpu') -> dict:
     """The checkpoint dict in `filename`, or UnreadableCheckpointError naming the file (a
     failed download of a remote one said as such). Loading stays weights_only (see
     checkpoint.py): a file that asks to run code is refused here too."""
-    if '://' not in filename and not osp.isfile(filename):
-        raise UnreadableCheckpointError(f'checkpoint {filename} does not exist')
-    if '://' not in filename and osp.getsize(filename) == 0:
-        raise UnreadableCheckpointError(f'checkpoint {filename} is empty (0 bytes)')
-    if '://' not in filename:
+    remote = '://' in filename
+    if not remote:
+        if not osp.isfile(filename):
+            raise UnreadableCheckpointError(f'checkpoint {filename} does not exist')
+        if osp.getsize(filename) == 0:
+            raise UnreadableCheckpointError(f'checkpoint {filename} is empty (0 bytes)')
         check_integrity(filename)
     try:
         checkpoint = _load_checkpoint(filename, map_location=map_location)
@@ -111,7 +112,7 @@ def read_checkpoint(filename: str, map_location='cpu') -> dict:
             f'checkpoint {filename} cannot be loaded safely or is not a checkpoint: '
             f'{first_line}') from exc
     except Exception as exc:  # noqa: BLE001 (random bytes fail in many ways: all say "corrupt")
-        if '://' in filename and _is_network_error(exc):
+        if remote and _is_network_error(exc):
             url = remote_checkpoint_url(filename)
             raise UnreadableCheckpointError(
                 f'cannot download checkpoint {filename}' + (f' ({url})' if url else '') +

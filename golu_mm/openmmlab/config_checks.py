@@ -23,6 +23,16 @@ class ConfigError(ValueError):
     """A config or command-line option that cannot work, with the key or file and the fix."""
 
 
+def option_problem(item: str) -> Optional[str]:
+    """What is wrong with a KEY=VALUE option item (None when nothing is)."""
+    key, sep, value = item.partition('=')
+    if not sep or not key.strip():
+        return f'takes KEY=VALUE items, got {item!r} (e.g. train_cfg.max_iters=100)'
+    if not value.strip():
+        return f'{key}: no value after "=" (to unset a key, write {key}=None)'
+    return None
+
+
 class KeyValueAction(DictAction):
     """mmengine's DictAction, with an argparse error for an item that is not KEY=VALUE or has
     no value, and single values kept intact (DictAction deletes every space: a path with one
@@ -30,13 +40,9 @@ class KeyValueAction(DictAction):
 
     def __call__(self, parser, namespace, values, option_string=None):
         for item in values or []:
-            key, sep, value = item.partition('=')
-            if not sep or not key.strip():
-                parser.error(f'{option_string} takes KEY=VALUE items, got {item!r} '
-                             '(e.g. train_cfg.max_iters=100)')
-            if not value.strip():
-                parser.error(f'{option_string} {key}: no value after "=" (to unset a key, '
-                             f'write {key}=None)')
+            problem = option_problem(item)
+            if problem:
+                parser.error(f'{option_string} {problem}')
         super().__call__(parser, namespace, values, option_string)
 
     @staticmethod
@@ -72,12 +78,13 @@ def unknown_option_keys(cfg: Config, options: dict) -> List[str]:
 
 
 def parse_options(items) -> dict:
-    """KEY=VALUE strings as --cfg-options parses them (ConfigError for one without '=')."""
+    """KEY=VALUE strings as --cfg-options parses them (ConfigError naming a bad item)."""
     options = {}
     for item in items:
-        key, sep, value = item.partition('=')
-        if not sep or not key.strip() or not value.strip():
-            raise ConfigError(f'options take KEY=VALUE items, got {item!r}')
+        problem = option_problem(item)
+        if problem:
+            raise ConfigError(f'--cfg-options {problem}')
+        key, _, value = item.partition('=')
         options[key] = KeyValueAction._parse_iterable(value)
     return options
 

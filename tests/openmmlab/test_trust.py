@@ -204,6 +204,10 @@ def test_option_values_keep_their_spaces_and_need_a_value(capsys):
         runner.tool_arguments(argparse.ArgumentParser(), 'train',
                               ['c.py', '--cfg-options', 'param_scheduler.7.end='])
     assert 'param_scheduler.7.end: no value after "="' in capsys.readouterr().err
+    from golu_mm.openmmlab.config_checks import parse_options  # the sweep's parser: same rules
+    assert parse_options(['load_from=/work dir/a b.pth']) == {'load_from': '/work dir/a b.pth'}
+    with pytest.raises(ConfigError, match='--cfg-options x: no value after "="'):
+        parse_options(['x='])
 
 
 def test_config_variables_reach_the_model():
