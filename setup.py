@@ -1,38 +1,43 @@
 """Build golu_mm and its operator library golu_mm._C from csrc/.
 
-CUDA kernels are compiled when torch is a CUDA build and nvcc is found (CUDA_HOME), or when
-FORCE_CUDA=1; FORCE_CUDA=0 forces a CPU-only build. TORCH_CUDA_ARCH_LIST defaults to Ampere and
-Hopper plus PTX for newer cards. The C++ standard is left to torch's BuildExtension.
+Whether CUDA kernels are built, with which nvcc and for which architectures, is decided by
+tools/build_plan.py (CUDA when torch is a CUDA build and a GPU is visible, or FORCE_CUDA=1; the
+nvcc's CUDA major must match torch's). The C++ standard is left to torch's BuildExtension.
 """
 import glob
+import importlib.util
 import os
+import sys
 
 import torch
 from setuptools import find_packages, setup
 
-# Prefer the conventional toolkit root over whatever `nvcc` on PATH resolves to (a wrapper script
-# in /usr/local/bin would make torch pick /usr/local, which has no CUDA libraries).
-if not ('CUDA_HOME' in os.environ or 'CUDA_PATH' in os.environ) and os.path.exists('/usr/local/cuda/bin/nvcc'):
-    os.environ['CUDA_HOME'] = '/usr/local/cuda'
 
-from torch.utils.cpp_extension import (  # noqa: E402 (reads CUDA_HOME at import)
-    CUDA_HOME, BuildExtension, CppExtension, CUDAExtension)
+def _build_plan():
+    """tools/build_plan.py's decision for this machine; a clear error instead of torch's own."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'tools', 'build_plan.py')
+    spec = importlib.util.spec_from_file_location('golu_build_plan', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        return module.plan()
+    except module.BuildPlanError as exc:
+        sys.exit(f'golu_mm setup: {exc}')
+
+
+PLAN = _build_plan()
+if PLAN.cuda:  # torch.utils.cpp_extension reads both at import
+    os.environ['CUDA_HOME'] = PLAN.cuda_home
+    os.environ['TORCH_CUDA_ARCH_LIST'] = PLAN.arch_list
+
+from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension  # noqa: E402
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_CUDA_ARCHS = '8.0;9.0+PTX'
 # The AVX2/AVX-512 CPU loops use intrinsics (csrc/cpu/vec_*.h); for the baseline loops,
 # -fno-trapping-math lets GCC if-convert selects so they auto-vectorize, and -ffp-contract=fast
 # lets them use FMA where the target has it (ISO C++ mode turns contraction off);
 # -fopenmp makes at::parallel_for parallel (ATen's CPU thread pool is OpenMP in torch's wheels).
 CXX_FLAGS = ['-O3', '-fno-trapping-math', '-ffp-contract=fast', '-fopenmp']
-
-
-def build_cuda() -> bool:
-    forced = os.environ.get('FORCE_CUDA')
-    if forced in ('0', '1'):
-        return forced == '1'
-    nvcc = CUDA_HOME and os.path.exists(os.path.join(CUDA_HOME, 'bin', 'nvcc'))
-    return torch.version.cuda is not None and bool(nvcc)
 
 
 def cuda_wheel_includes() -> list:
@@ -46,9 +51,8 @@ def extension():
     sources = sorted(glob.glob(os.path.join('csrc', '*.cpp')) + glob.glob(os.path.join('csrc', 'cpu', '*.cpp')))
     args = dict(name='golu_mm._C', include_dirs=[os.path.join(ROOT, 'csrc')],
                 extra_compile_args={'cxx': CXX_FLAGS, 'nvcc': ['-O3']}, extra_link_args=['-fopenmp'])
-    if not build_cuda():
+    if not PLAN.cuda:
         return CppExtension(sources=sources, **args)
-    os.environ.setdefault('TORCH_CUDA_ARCH_LIST', DEFAULT_CUDA_ARCHS)
     args['include_dirs'] += cuda_wheel_includes()
     return CUDAExtension(sources=sources + sorted(glob.glob(os.path.join('csrc', 'cuda', '*.cu'))), **args)
 

@@ -57,7 +57,9 @@ def torchvision_case(name, act, shape, batch, device):
         model, body = torchvision.models.resnet50(), None
     elif name in ('fasterrcnn', 'maskrcnn'):
         builder = getattr(detection, f'{name}_resnet50_fpn')
-        model = builder(weights=None, weights_backbone=None, num_classes=91)
+        # the detectors' transform resizes to min_size (default 800): make it the stated shape
+        model = builder(weights=None, weights_backbone=None, num_classes=91,
+                        min_size=min(shape), max_size=max(shape))
         body = model.backbone.body
     else:
         model = segmentation.deeplabv3_resnet50(weights=None, weights_backbone=None,

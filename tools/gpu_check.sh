@@ -12,8 +12,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 device=$("$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name())')
 echo "$device"
 start=$(date +%s)
-TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-$("$PY" -c 'import torch; print("%d.%d" % torch.cuda.get_device_capability())')} \
-    FORCE_CUDA=1 MAX_JOBS=${MAX_JOBS:-8} "$PY" setup.py -q build_ext --inplace
+# tools/build_plan.py (via setup.py) builds for the visible GPU's architecture
+FORCE_CUDA=1 MAX_JOBS=${MAX_JOBS:-8} "$PY" setup.py -q build_ext --inplace
 echo "build: $(( $(date +%s) - start )) s"
 "$PY" -c 'import golu_mm; print("backends", golu_mm.backends(), "cpu loops", golu_mm.ops.cpu_isa())'
 

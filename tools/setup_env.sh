@@ -3,9 +3,12 @@
 # 2.1.0 from its sdist once (cached outside the repo), and build golu_mm._C in place.
 # Idempotent: each step is skipped while the inputs it depends on are unchanged.
 #
-#   GOLU_VENV   where the venv lives            (default: <repo>/.venv)
-#   GOLU_CACHE  where the mmcv wheel is cached  (default: ~/.cache/golu_mm)
-#   FORCE_CUDA  1 builds mmcv's and golu_mm's CUDA ops (a GPU box; much longer mmcv build)
+#   GOLU_VENV    where the venv lives            (default: <repo>/.venv)
+#   GOLU_CACHE   where the mmcv wheel is cached  (default: ~/.cache/golu_mm)
+#   GOLU_PYTHON  the interpreter for a new venv  (default: the first of python3.11/3.12/3.13)
+#   FORCE_CUDA   1 builds mmcv's and golu_mm's CUDA ops without a visible GPU, 0 never; unset:
+#                CUDA exactly when torch sees a GPU (tools/build_plan.py decides, and names the
+#                fix when the toolkit, torch and driver do not fit together)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -13,56 +16,92 @@ VENV=${GOLU_VENV:-$ROOT/.venv}
 CACHE=${GOLU_CACHE:-$HOME/.cache/golu_mm}
 PY=$VENV/bin/python
 MMCV_VERSION=2.1.0
+# The Python versions the pinned stack (requirements/constraints.txt) has wheels for; 3.11 is tested.
+SUPPORTED_PYTHONS="3.11 3.12 3.13"
 export MAX_JOBS=${MAX_JOBS:-$(nproc)}
 
 say() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 hash_of() { cat "$@" | sha256sum | cut -c1-16; }
+py_version() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null; }
+supported() { [[ " $SUPPORTED_PYTHONS " == *" $1 "* ]]; }
 start=$(date +%s)
 
 if [ ! -x "$PY" ]; then
-    say "creating virtual environment $VENV"
-    python3.11 -m venv "$VENV" 2>/dev/null || python3 -m venv "$VENV"
+    candidates=${GOLU_PYTHON:-"python3.11 python3.12 python3.13 python3"}
+    base=""
+    for candidate in $candidates; do
+        version=$(py_version "$candidate") || continue
+        if supported "$version"; then base=$candidate; break; fi
+        seen="${seen:-}${seen:+, }$candidate is $version"
+    done
+    [ -n "$base" ] || die "no Python the pinned stack supports ($SUPPORTED_PYTHONS) was found \
+(${seen:-none of $candidates runs}). Install one (e.g. python3.11) or point GOLU_PYTHON at it."
+    say "creating virtual environment $VENV with $base (Python $(py_version "$base"))"
+    "$base" -m venv "$VENV"
 fi
+version=$(py_version "$PY")
+supported "$version" || die "$VENV has Python $version, which the pinned stack does not support \
+($SUPPORTED_PYTHONS): remove it (rm -rf $VENV) and run again, with GOLU_PYTHON if needed."
 PIP=("$PY" -m pip --disable-pip-version-check -q)
+C=(-c "$ROOT/requirements/constraints.txt")
 
 # 1. Python packages, pinned in requirements/ (constraints.txt pins everything they pull in).
 req_stamp=$VENV/.golu_requirements
 req_hash=$(hash_of "$ROOT"/requirements/*.txt "$ROOT/tools/setup_env.sh")
 if [ "$(cat "$req_stamp" 2>/dev/null)" != "$req_hash" ]; then
     say "installing pinned packages (first run: torch is a 5.5 GB CUDA build, about 2 minutes)"
-    C=(-c "$ROOT/requirements/constraints.txt")
     "${PIP[@]}" install "${C[@]}" -r "$ROOT/requirements/build.txt"
     "${PIP[@]}" install "${C[@]}" -r "$ROOT/requirements/torch.txt"
     "${PIP[@]}" install "${C[@]}" "mmengine==0.10.7"
+    rm -f "$VENV/.golu_mmcv"  # the packages below need mmcv first
+fi
 
-    # mmcv has no wheel for this torch: build its sdist with C++20 (torch>=2.13 headers need it).
-    torch_tag=$("$PY" -c 'import torch; print(torch.__version__.split("+")[0])')
-    flavour=cpu; [ "${FORCE_CUDA:-0}" = 1 ] && flavour=cuda
-    wheel_dir=$CACHE/wheels/mmcv-$MMCV_VERSION-torch$torch_tag-$flavour
+# What the compiled code is built for here (CPU or CUDA, nvcc, architectures) and the key naming
+# it: the mmcv wheel cache and both stamps below change with it.
+plan=$("$PY" "$ROOT/tools/build_plan.py") || die "cannot decide how to build (see above)"
+eval "$plan"
+if [ "$GOLU_BUILD_FLAVOUR" = cuda ]; then
+    build_env=(FORCE_CUDA=1 CUDA_HOME="$GOLU_CUDA_HOME" TORCH_CUDA_ARCH_LIST="$GOLU_CUDA_ARCH_LIST"
+               CPATH="$("$PY" -c 'import glob, os, torch; print(":".join(glob.glob(os.path.join(os.path.dirname(os.path.dirname(torch.__file__)), "nvidia", "*", "include"))))')${CPATH:+:$CPATH}")
+    say "building CUDA kernels for $GOLU_CUDA_ARCH_LIST with $GOLU_CUDA_HOME"
+else
+    build_env=(FORCE_CUDA=0 CUDA_VISIBLE_DEVICES=)  # hidden GPUs: a cpu artefact has no CUDA ops
+fi
+
+# 2. mmcv: no wheel exists for this torch; its sdist is built once per key (C++20 for torch>=2.13).
+wheel_dir=$CACHE/wheels/mmcv-$MMCV_VERSION-$GOLU_BUILD_KEY
+if [ "$(cat "$VENV/.golu_mmcv" 2>/dev/null)" != "$GOLU_BUILD_KEY" ]; then
     if ! ls "$wheel_dir"/mmcv-*.whl >/dev/null 2>&1; then
-        say "building mmcv $MMCV_VERSION ($flavour ops) from source: about 15 minutes on 2 cores, once"
-        src=$CACHE/src && mkdir -p "$src" "$wheel_dir"
+        say "building mmcv $MMCV_VERSION ($GOLU_BUILD_FLAVOUR ops) from source: about 15-30 minutes on 2 cores (more per CUDA architecture), once per key: $GOLU_BUILD_KEY"
+        src=$CACHE/src && mkdir -p "$src"
         "${PIP[@]}" download --no-build-isolation --no-deps --no-binary :all: -d "$src" "mmcv==$MMCV_VERSION"
         work=$(mktemp -d)
         tar -xzf "$src/mmcv-$MMCV_VERSION.tar.gz" -C "$work"
         sed -i -e 's/-std=c++14/-std=c++20/g' -e 's/-std=c++17/-std=c++20/g' \
             "$work/mmcv-$MMCV_VERSION/setup.py"
-        MMCV_WITH_OPS=1 FORCE_CUDA=${FORCE_CUDA:-0} \
-            "${PIP[@]}" wheel --no-build-isolation --no-deps -w "$wheel_dir" "$work/mmcv-$MMCV_VERSION"
+        env MMCV_WITH_OPS=1 "${build_env[@]}" \
+            "${PIP[@]}" wheel --no-build-isolation --no-deps -w "$work/wheel" "$work/mmcv-$MMCV_VERSION"
+        mkdir -p "$wheel_dir" && mv "$work"/wheel/mmcv-*.whl "$wheel_dir"/
         rm -rf "$work"
     fi
-    "${PIP[@]}" install "${C[@]}" "$wheel_dir"/mmcv-*.whl
+    "${PIP[@]}" install --force-reinstall --no-deps "$wheel_dir"/mmcv-*.whl
+    echo "$GOLU_BUILD_KEY" > "$VENV/.golu_mmcv"
+fi
+
+# 3. The rest of the pinned packages (mmdet and mmseg need mmcv installed first).
+if [ "$(cat "$req_stamp" 2>/dev/null)" != "$req_hash" ]; then
     "${PIP[@]}" install "${C[@]}" -r "$ROOT/requirements/openmmlab.txt" -r "$ROOT/requirements/tests.txt" \
         -r "$ROOT/requirements/export.txt"
     echo "$req_hash" > "$req_stamp"
 fi
 
-# 2. golu_mm itself, editable, with its compiled operator. ninja rebuilds only what changed.
+# 4. golu_mm itself, editable, with its compiled operator. ninja rebuilds only what changed.
 ext_stamp=$VENV/.golu_extension
-ext_hash=$(hash_of "$ROOT/setup.py" $(find "$ROOT/csrc" -type f | sort))
+ext_hash=$GOLU_BUILD_KEY-$(hash_of "$ROOT/setup.py" "$ROOT/tools/build_plan.py" $(find "$ROOT/csrc" -type f | sort))
 if [ "$(cat "$ext_stamp" 2>/dev/null)" != "$ext_hash" ] || ! ls "$ROOT"/golu_mm/_C*.so >/dev/null 2>&1; then
-    say "building golu_mm._C (CPU + CUDA kernels: a few minutes the first time)"
-    (cd "$ROOT" && "${PIP[@]}" install --no-build-isolation --no-deps -e .)
+    say "building golu_mm._C ($GOLU_BUILD_FLAVOUR: a minute, a few more with CUDA kernels)"
+    (cd "$ROOT" && env "${build_env[@]}" "${PIP[@]}" install --no-build-isolation --no-deps -e .)
     echo "$ext_hash" > "$ext_stamp"
 fi
 

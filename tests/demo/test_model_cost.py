@@ -68,3 +68,19 @@ def test_tool_on_a_config_and_on_torchvision():
     torchvision_ratio = {line.split('|')[1].strip(): float(line.split('|')[3])
                          for line in out.splitlines() if line.startswith('| GoLU')}
     assert torchvision_ratio['GoLU'] < torchvision_ratio['GoLU-unfused']
+
+
+def test_torchvision_detectors_run_at_the_stated_shape():
+    """The tables' title names the input shape; the detectors' transform (which resizes to 800
+    by default) must leave it so."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('benchmark_model', ROOT / 'tools' / 'benchmark_model.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    model, _, infer = tool.torchvision_case('fasterrcnn', 'ReLU', (64, 96), 1, 'cpu')
+    model.eval()
+    seen = []
+    model.backbone.register_forward_hook(lambda m, args, out: seen.append(args[0].shape[-2:]))
+    with torch.no_grad():
+        infer(model)
+    assert tuple(seen[0]) == (64, 96)

@@ -1,0 +1,113 @@
+"""tools/setup_env.sh's decisions, run for real against a fake venv whose pip only records what
+it was asked (and fakes mmcv's download and wheel): the mmcv wheel and both stamps follow the build
+plan's key, FORCE_CUDA and the toolkit rebuild, a mismatched toolkit stops before any build, and
+the interpreter is one the pinned stack supports."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from .stubs import executable, toolkit
+from .test_build_plan import build_plan
+
+ROOT = Path(__file__).resolve().parents[2]
+
+FAKE_PYTHON = '''#!{python}
+"""python, except that `-m pip ...` is recorded (with the build environment) and faked."""
+import os, sys, tarfile, io
+args = sys.argv[1:]
+if args[:2] != ['-m', 'pip']:
+    os.execv({python!r}, [{python!r}] + args)
+with open(os.environ['PIP_LOG'], 'a') as log:
+    env = ' '.join(f'{{k}}={{os.environ.get(k, "<unset>")}}' for k in
+                   ('FORCE_CUDA', 'TORCH_CUDA_ARCH_LIST', 'CUDA_VISIBLE_DEVICES'))
+    log.write(' '.join(args[2:]) + ' | ' + env + '\\n')
+if 'download' in args:
+    target = args[args.index('-d') + 1]
+    with tarfile.open(os.path.join(target, 'mmcv-2.1.0.tar.gz'), 'w:gz') as tar:
+        data = b'args = ["-std=c++17"]\\n'
+        info = tarfile.TarInfo('mmcv-2.1.0/setup.py')
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+if 'wheel' in args:
+    target = args[args.index('-w') + 1]
+    os.makedirs(target, exist_ok=True)
+    open(os.path.join(target, 'mmcv-2.1.0-cp311-cp311-linux_x86_64.whl'), 'w').close()
+'''
+
+
+@pytest.fixture
+def fake(tmp_path):
+    venv = tmp_path / 'venv'
+    executable(venv / 'bin' / 'python', FAKE_PYTHON.format(python=sys.executable))
+    log = tmp_path / 'pip.log'
+    log.touch()
+    env = {**os.environ, 'GOLU_VENV': str(venv), 'GOLU_CACHE': str(tmp_path / 'cache'),
+           'PIP_LOG': str(log)}
+    for name in ('FORCE_CUDA', 'CUDA_HOME', 'CUDA_PATH', 'TORCH_CUDA_ARCH_LIST'):
+        env.pop(name, None)
+    return tmp_path, env, log
+
+
+def setup_env(env, **extra):
+    return subprocess.run(['bash', 'tools/setup_env.sh'], cwd=ROOT, env={**env, **extra},
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.skipif(torch.version.cuda is None or torch.cuda.is_available(),
+                    reason='needs a CUDA build of torch on a machine without a visible GPU')
+def test_mmcv_and_extension_follow_the_build_key(fake):
+    tmp, env, log = fake
+    cpu_key = build_plan.plan({'FORCE_CUDA': '0'}).key
+    cached = tmp / 'cache' / 'wheels' / f'mmcv-2.1.0-{cpu_key}'
+    executable(cached / 'mmcv-2.1.0-cp311-cp311-linux_x86_64.whl', '')
+
+    first = setup_env(env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    calls = log.read_text()
+    assert f'install --force-reinstall --no-deps {cached}/mmcv-2.1.0' in calls  # the cached wheel
+    assert ' download ' not in calls and ' wheel ' not in calls
+    editable = [line for line in calls.splitlines() if '-e .' in line]
+    assert editable and 'FORCE_CUDA=0' in editable[0] and editable[0].endswith('CUDA_VISIBLE_DEVICES=')
+
+    log.write_text('')
+    again = setup_env(env)
+    assert again.returncode == 0 and log.read_text() == ''  # nothing changed: nothing runs
+
+    toolkit(tmp / 'cuda-13', torch.version.cuda)
+    cuda = setup_env(env, FORCE_CUDA='1', CUDA_HOME=str(tmp / 'cuda-13'))
+    assert cuda.returncode == 0, cuda.stdout + cuda.stderr
+    cuda_key = build_plan.plan({'FORCE_CUDA': '1', 'CUDA_HOME': str(tmp / 'cuda-13')}).key
+    assert cuda_key.startswith('cuda-') and f'building mmcv 2.1.0 (cuda ops)' in cuda.stdout
+    assert list((tmp / 'cache' / 'wheels' / f'mmcv-2.1.0-{cuda_key}').glob('mmcv-*.whl'))
+    built = [line for line in log.read_text().splitlines() if ' wheel ' in line]
+    assert built and 'FORCE_CUDA=1' in built[0] and 'TORCH_CUDA_ARCH_LIST=7.5;' in built[0]
+    assert (tmp / 'venv' / '.golu_mmcv').read_text().strip() == cuda_key
+    assert (tmp / 'venv' / '.golu_extension').read_text().startswith(cuda_key + '-')
+
+
+def test_mismatched_toolkit_stops_before_any_build(fake):
+    tmp, env, log = fake
+    toolkit(tmp / 'cuda-11', '11.8' if (torch.version.cuda or '').startswith('12') else '12.4')
+    result = setup_env(env, FORCE_CUDA='1', CUDA_HOME=str(tmp / 'cuda-11'))
+    assert result.returncode == 1
+    assert 'error: ' in result.stderr and 'cannot decide how to build' in result.stderr
+    assert not [line for line in log.read_text().splitlines()
+                if ' wheel ' in line or ' download ' in line or '-e .' in line]
+
+
+def test_only_a_supported_python_makes_the_venv(fake, tmp_path):
+    _, env, _ = fake
+    old = executable(tmp_path / 'py310' / 'python3.10', '#!/bin/sh\necho 3.10\n')
+    result = setup_env(env, GOLU_VENV=str(tmp_path / 'new'), GOLU_PYTHON=str(old))
+    assert result.returncode == 1 and not (tmp_path / 'new').exists()
+    assert 'no Python the pinned stack supports (3.11 3.12 3.13)' in result.stderr
+    assert f'{old} is 3.10' in result.stderr
+
+    executable(tmp_path / 'old' / 'bin' / 'python', '#!/bin/sh\necho 3.10\n')
+    result = setup_env(env, GOLU_VENV=str(tmp_path / 'old'))
+    assert result.returncode == 1 and 'has Python 3.10' in result.stderr
+    assert 'rm -rf' in result.stderr
