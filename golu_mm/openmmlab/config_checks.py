@@ -16,6 +16,7 @@ import os.path as osp
 import warnings
 from typing import Iterator, List, Optional
 
+import torch
 from mmengine.config import Config, DictAction
 
 
@@ -333,3 +334,36 @@ def fit_schedule_to_length(cfg: Config) -> Config:
 def add_cfg_options_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--cfg-options', nargs='+', action=KeyValueAction, metavar='KEY=VALUE',
                         help='override config settings, e.g. model.backbone.act_cfg.type=GELU')
+
+
+def mmcv_ops_in(cfg: Config) -> List[str]:
+    """The `type`s in cfg.model that are mmcv's compiled ops (nms, RoIAlign, DCN, ...), sorted."""
+    import mmcv.ops
+    from mmengine.registry import MODELS
+    used = set()
+    for key, value, _ in _walk(cfg.get('model', {})):
+        if key != 'type' or not isinstance(value, str):
+            continue
+        op = getattr(mmcv.ops, value, None) or MODELS.module_dict.get(value)
+        module = getattr(op, '__module__', '')  # not the deprecated plain-PyTorch nn wrappers
+        if module.startswith('mmcv.ops') and module != 'mmcv.ops.deprecated_wrappers':
+            used.add(value)
+    return sorted(used)
+
+
+def check_mmcv_cuda_ops(cfg: Config) -> None:
+    """ConfigError before a GPU run of a model that uses mmcv's compiled ops when this mmcv was
+    built without their CUDA kernels (it would stop at the first one, e.g. the first NMS)."""
+    if not torch.cuda.is_available():
+        return
+    import mmcv
+    from mmcv.ops import get_compiling_cuda_version
+    built_with = get_compiling_cuda_version()
+    ops = mmcv_ops_in(cfg)
+    if ops and built_with in ('', 'not available'):
+        raise ConfigError(
+            f'the model uses mmcv ops ({", ".join(ops)}) but this mmcv {mmcv.__version__} has '
+            'no CUDA kernels (mmcv.ops.get_compiling_cuda_version() says '
+            f'{built_with!r}): a GPU run would stop at the first of them. Rebuild mmcv with '
+            'its CUDA ops on this GPU machine (`make setup` builds them when torch sees a GPU; '
+            'FORCE_CUDA=1 forces it), or run on the CPU with CUDA_VISIBLE_DEVICES=')

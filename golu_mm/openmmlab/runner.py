@@ -16,8 +16,8 @@ from mmengine.config import Config
 from .activation_record import ALLOW_KEY, allowing_mismatch
 from .checked_runner import CheckedRunner
 from .config_checks import (ConfigError, add_cfg_options_argument, announce_downloads,
-                            check_data_files, check_train_cfg, fit_schedule_to_length,
-                            merge_options)
+                            check_data_files, check_mmcv_cuda_ops, check_train_cfg,
+                            fit_schedule_to_length, merge_options)
 
 CODEBASES = ('mmdet', 'mmseg', 'mmpretrain')
 
@@ -125,6 +125,7 @@ def train(config: str, work_dir: Optional[str] = None, resume: Optional[str] = N
     auto_scale_lr.base_batch_size (mmengine's linear rule)."""
     cfg = load_config(config, cfg_options, work_dir, launcher, non_strict,
                       allow_activation_mismatch)
+    check_mmcv_cuda_ops(cfg)
     check_data_files(cfg)
     if auto_scale_lr:
         enable_auto_scale_lr(cfg)
@@ -196,6 +197,7 @@ def test(config: str, checkpoint: str, work_dir: Optional[str] = None, out: Opti
     seconds; tta: test-time augmentation (the config's tta_model and tta_pipeline)."""
     cfg = load_config(config, cfg_options, work_dir, launcher, non_strict,
                       allow_activation_mismatch)
+    check_mmcv_cuda_ops(cfg)
     check_data_files(cfg)
     cfg.load_from = checkpoint
     announce_downloads(cfg, training=False)

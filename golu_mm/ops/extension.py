@@ -64,6 +64,10 @@ def uses_extension(device_type: str) -> bool:
     reason = _LOAD_ERROR or f'golu_mm._C has no {device_type} kernel (built without it)'
     if reason not in _warned and not torch.compiler.is_compiling():
         _warned.add(reason)
-        warnings.warn(f'golu_mm: {reason}; using the PyTorch reference implementation',
+        rebuild = ('' if _LOAD_ERROR or device_type != 'cuda' else
+                   ': correct, but slower and with more memory than the fused kernels. Rebuild '
+                   'golu_mm on this GPU machine (`pip install --no-build-isolation -e .` or '
+                   '`make setup`; `python tools/check_cuda.py` shows what is built)')
+        warnings.warn(f'golu_mm: {reason}; using the PyTorch reference implementation{rebuild}',
                       RuntimeWarning, stacklevel=3)
     return False

@@ -50,6 +50,19 @@ def test_device_without_kernel_falls_back_with_a_warning():
     assert extension.uses_extension('cpu') is True
 
 
+def test_cuda_without_kernels_warns_once_naming_the_rebuild(monkeypatch):
+    """A CPU-only golu_mm._C on a GPU machine (faked: the cuda backend reported missing)."""
+    monkeypatch.setitem(extension._BACKENDS, 'cuda', False)
+    monkeypatch.setattr(extension, '_warned', set())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        assert not extension.uses_extension('cuda') and not extension.uses_extension('cuda')
+    assert len(caught) == 1 and caught[0].category is RuntimeWarning
+    message = str(caught[0].message)
+    assert 'no cuda kernel' in message and 'reference' in message
+    assert 'pip install --no-build-isolation -e .' in message and 'check_cuda.py' in message
+
+
 def test_imports_with_only_torch():
     """With OpenMMLab hidden, golu_mm still imports and computes."""
     code = '''
