@@ -38,9 +38,13 @@ GOLU_HOST_DEVICE bool golu_is_linear(const GoluParams<T>& p) {
   return p.alpha == T(0) || p.beta == T(0) || p.gamma == T(0);
 }
 
-template <typename T, typename Exp>
-GOLU_HOST_DEVICE T golu_linear_slope(const GoluParams<T>& p, Exp exp) {
-  return p.alpha * exp(-p.beta);
+// The constant c = alpha * exp(-beta) for compute type T (float or double), on the host, by one rule
+// for every path (golu_mm/ops/reference.py's too): the parameters rounded to T first, the product
+// formed in double and rounded once to T.
+template <typename T>
+inline T golu_linear_slope(double alpha, double beta) {
+  const double a = static_cast<T>(alpha), b = static_cast<T>(beta);
+  return static_cast<T>(a * std::exp(-b));
 }
 
 // c * x, with 0 * inf taken as 0 (the function is identically 0 when c == 0).
@@ -96,7 +100,8 @@ template <typename T, typename Exp>
 GOLU_HOST_DEVICE T golu_backward(T grad, T x, const GoluParams<T>& p, Exp exp) {
   const T u = exp.flushed(-p.gamma * x);
   const T t = -p.beta * u;
-  T slope = golu_where(u == T(0), T(0), p.alpha * p.beta * p.gamma * x * u);
+  // x * u first: for x > 0 it is at most 1/(e*gamma), where (alpha*beta*gamma*x) could overflow
+  T slope = golu_where(u == T(0), T(0), p.alpha * p.beta * p.gamma * (x * u));
   slope = golu_where(t < T(GoluZeroBelow<T>::value), T(0), slope);
   return exp.times(grad * (p.alpha + slope), t);
 }

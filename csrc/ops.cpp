@@ -33,6 +33,15 @@ void check_params_fit(at::ScalarType dtype, double alpha, double beta, double ga
   fits("beta", beta, false);
   fits("gamma", gamma, false);
   fits("alpha*beta*gamma", alpha * beta * gamma, alpha != 0 && beta != 0 && gamma != 0);
+  // golu_mm/ops/golu.py largest_beta: above it, the CPU loops' flushing of a subnormal
+  // exp(-gamma*x) (below exp(-flush)) would change the result by more than half an ulp.
+  const double flush = wide ? 708.0 : 86.6;
+  const double eps = wide ? std::numeric_limits<double>::epsilon() : std::numeric_limits<float>::epsilon();
+  const double largest_beta = eps / 2 / (flush * std::exp(-flush));
+  TORCH_CHECK_VALUE(alpha == 0 || gamma == 0 || beta <= largest_beta, "golu: beta=", beta,
+                    " is too large for ", wide ? "torch.float64" : "torch.float32", " (at most ",
+                    largest_beta, "): the CPU kernels flush exp(-gamma*x) below the normal range, "
+                    "CUDA keeps it, and beta * exp(-gamma*x) would still change GoLU");
 }
 }  // namespace
 

@@ -182,7 +182,7 @@ void forward_block(const scalar_t* x, scalar_t* y, int64_t n, const GoluParams<d
   using acc_t = at::opmath_type<scalar_t>;
   const GoluParams<acc_t> pa = cast_params<acc_t>(p);
   if (golu_is_linear(pa)) {
-    const acc_t c = golu_linear_slope(pa, [](acc_t v) { return std::exp(v); });
+    const acc_t c = golu_linear_slope<acc_t>(p.alpha, p.beta);
     for (int64_t i = 0; i < n; ++i)
       y[i] = static_cast<scalar_t>(golu_linear_forward(static_cast<acc_t>(x[i]), c));
   } else if constexpr (std::is_same_v<scalar_t, double>) {
@@ -201,7 +201,7 @@ void derivative_block(const scalar_t* dy, const scalar_t* x, scalar_t* dx, int64
   using acc_t = at::opmath_type<scalar_t>;
   const GoluParams<acc_t> pa = cast_params<acc_t>(p);
   if (golu_is_linear(pa)) {
-    const acc_t c = golu_linear_slope(pa, [](acc_t v) { return std::exp(v); });
+    const acc_t c = golu_linear_slope<acc_t>(p.alpha, p.beta);
     for (int64_t i = 0; i < n; ++i) {
       const acc_t xv = static_cast<acc_t>(x[i]);
       const acc_t d = order == 1 ? golu_linear_derivative(xv, c) : golu_linear_second_derivative(xv);

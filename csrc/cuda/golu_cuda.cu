@@ -131,9 +131,7 @@ GoluParams<T> params(double alpha, double beta, double gamma) {
 template <typename Fn, typename T>
 Fn elementwise(double alpha, double beta, double gamma) {
   const GoluParams<T> p = params<T>(alpha, beta, gamma);
-  const auto exp = [](double v) { return std::exp(v); };
-  return Fn{p, golu_is_linear(p),
-            static_cast<T>(golu_linear_slope(GoluParams<double>{alpha, beta, gamma}, exp))};
+  return Fn{p, golu_is_linear(p), golu_linear_slope<T>(alpha, beta)};
 }
 
 void golu_forward_cuda(const at::Tensor& x, at::Tensor& out, double alpha, double beta,

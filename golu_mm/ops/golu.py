@@ -24,8 +24,8 @@ def check_params(alpha, beta, gamma, dtype=None) -> None:
     """TypeError unless alpha, beta and gamma are real numbers; ValueError unless they are finite
     and non-negative. With an input dtype, also ValueError where a parameter or alpha*beta*gamma,
     when nonzero, is not a normal number of the compute type (for a float32 input, beta=1e39
-    would overflow to inf and 1e-300 would vanish), or alpha exceeds largest_alpha: the kernels
-    could not keep their numerics."""
+    would overflow to inf and 1e-300 would vanish), or beta exceeds largest_beta or alpha
+    largest_alpha: the kernels could not keep their numerics, or the devices would disagree."""
     values = (('alpha', alpha), ('beta', beta), ('gamma', gamma))
     for name, value in values:
         if type(value) is not float and (isinstance(value, bool)
@@ -46,12 +46,27 @@ def check_params(alpha, beta, gamma, dtype=None) -> None:
                 f'golu: {name}={float(value):g} is not representable in {compute}, the compute '
                 f'type of a {dtype} input: nonzero parameters and their product must lie in '
                 f'[{info.tiny:g}, {info.max:g}]')
+    if product and beta > largest_beta(compute):
+        raise ValueError(
+            f'golu: beta={float(beta):g} is too large for {compute} (at most '
+            f'{largest_beta(compute):g}): where exp(-gamma*x) falls below {compute}\'s normal '
+            'range (the CPU kernels flush it to 0, CUDA keeps it), beta * exp(-gamma*x) would '
+            'still change GoLU, so the devices would disagree')
     if product and alpha > largest_alpha(beta, gamma, compute):
         raise ValueError(
             f'golu: alpha={float(alpha):g} is too large for {compute} (at most '
             f'{largest_alpha(beta, gamma, compute):g} with beta={float(beta):g}, '
             f'gamma={float(gamma):g}): alpha * x, formed before the gate, would overflow where '
             'GoLU itself is finite')
+
+
+def largest_beta(compute: torch.dtype) -> float:
+    """The largest beta for which flushing u = exp(-gamma*x) to 0 below reference.FLUSHED_BELOW
+    (the CPU kernels do, CUDA does not) moves GoLU and GoLU' by at most half an ulp: with
+    s = gamma*x beyond the flush point S, beta*u and beta*s*u (the gate's and the slope's share)
+    are at most beta * S*exp(-S)."""
+    s = -reference.FLUSHED_BELOW[compute]
+    return torch.finfo(compute).eps / 2 / (s * math.exp(-s))
 
 
 def largest_alpha(beta: float, gamma: float, compute: torch.dtype) -> float:

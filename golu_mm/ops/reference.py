@@ -70,6 +70,9 @@ def _zero_where(mask: Tensor, y: Tensor) -> Tensor:
 
 # Below these t, a * exp(t) is 0 (as in the kernels: csrc/cpu/fast_exp.h, golu_cpu.cpp).
 ZERO_BELOW = {torch.float32: -150.0, torch.float64: -1400.0}
+# Below these t the CPU kernels take exp(t) as 0 (csrc/cpu/fast_exp.h kExpNormal, golu_cpu.cpp
+# ExpF64::kNormal): u = exp(-gamma*x) is never subnormal there; CUDA and this file keep it.
+FLUSHED_BELOW = {torch.float32: -86.6, torch.float64: -708.0}
 
 
 def _times_exp(a: Tensor, t: Tensor) -> Tensor:
@@ -87,7 +90,8 @@ def _slope(xw: Tensor, u: Tensor, alpha: float, beta: float, gamma: float) -> Te
     """alpha + alpha*beta*gamma * x * u, the second term dropped where u is 0 (x -> +inf) and
     where the gate is 0 (x -> -inf, where x * u may overflow): a zero grad then gives 0."""
     gate_zero = -beta * u < ZERO_BELOW[xw.dtype]
-    return alpha + _zero_where((u == 0) | gate_zero, alpha * beta * gamma * xw * u)
+    # x * u first, as the kernels: for x > 0 it is bounded where alpha*beta*gamma * x may overflow
+    return alpha + _zero_where((u == 0) | gate_zero, alpha * beta * gamma * (xw * u))
 
 
 def golu_forward(x: Tensor, alpha: float = 1.0, beta: float = 1.0, gamma: float = 1.0) -> Tensor:
@@ -122,12 +126,15 @@ def golu_backward(grad: Tensor, x: Tensor, alpha: float = 1.0, beta: float = 1.0
 
 def golu_second_derivative(x: Tensor, alpha: float = 1.0, beta: float = 1.0,
                            gamma: float = 1.0) -> Tensor:
-    """GoLU''(x) = alpha*beta*gamma * u*e * (2 + gamma*x * (beta*u - 1)); for double backward."""
+    """GoLU''(x) = alpha*beta*gamma * u * (2 + gamma*x * (beta*u - 1)) * e; for double backward."""
     xw = _widened(x)
     alpha, beta, gamma = _in_compute_type(xw, alpha, beta, gamma)
     if _is_linear(alpha, beta, gamma):
         return _keep_nan(xw, torch.zeros_like(xw)).to(x.dtype)
-    u, e = _gate(xw, beta, gamma)
-    w = _zero_where(e == 0, u * e)
-    result = _zero_where(w == 0, alpha * beta * gamma * w * (2 + gamma * xw * (beta * u - 1)))
-    return _keep_nan(xw, result).to(x.dtype)
+    u = torch.exp(-gamma * xw)
+    t = -beta * u
+    factor = alpha * beta * gamma * u * (2 + gamma * xw * (beta * u - 1))
+    # as golu_backward: dropped where u is 0 and where the gate is 0 (it may overflow there), and
+    # multiplied by e in the log domain where e alone would underflow
+    factor = _zero_where((u == 0) | (t < ZERO_BELOW[xw.dtype]), factor)
+    return _keep_nan(xw, _times_exp(factor, t)).to(x.dtype)

@@ -82,12 +82,12 @@ def test_parameters_outside_the_compute_type_are_value_errors(impl, dtype, param
 
 
 def test_extreme_float64_parameters_agree_between_paths():
-    """(1e-300, 1e300, 1e-300) is valid in float64: the operator and the reference agree, also
-    at the special values, and finite inputs give no NaN."""
+    """(1e-280, 4e288, 1e-300) is valid in float64 (beta just below largest_beta): the operator
+    and the reference agree, also at the special values, and finite inputs give no NaN."""
     from golu_mm.ops import golu, golu_reference
     x = torch.tensor([-math.inf, -1e300, -700.0, -1.0, 0.0, 1.0, 1e300, math.inf],
                      dtype=torch.float64, requires_grad=True)
-    params = (1e-300, 1e300, 1e-300)
+    params = (1e-280, 4e288, 1e-300)
     outs = []
     for fn in (golu, golu_reference):
         xi = x.detach().clone().requires_grad_(True)
@@ -117,3 +117,43 @@ def test_alpha_that_would_overflow_before_the_gate_is_refused(impl, dtype):
     torch.testing.assert_close(impl(x, alpha=alpha).double(),
                                torch.tensor(exact, dtype=torch.float64),
                                rtol=200 * torch.finfo(dtype).eps, atol=0)  # x=-3.9: cond ~190
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_beta_whose_flushed_tail_would_matter_is_refused(impl, dtype):
+    """The CPU kernels flush exp(-gamma*x) below the normal range, CUDA does not: a beta large
+    enough for that to change GoLU is refused on every path (float32 golu(90, 1, 3e38, 1) gave
+    90.0 / slope 1.0 from the operator and slope inf from the reference; exactly 70.39 / 18.08).
+    Just below the bound the result is within rounding of the exact one, past the flush point."""
+    from golu_mm.ops.golu import largest_beta
+    compute = torch.float64 if dtype == torch.float64 else torch.float32
+    bound = largest_beta(compute)
+    with pytest.raises(ValueError, match=f'beta=.*too large for {compute}'):
+        impl(torch.tensor([90.0], dtype=dtype), 1.0, bound * 1.01, 1.0)
+    with pytest.raises(ValueError, match='beta=.*too large'):
+        torch.ops.golu_mm.golu(torch.tensor([90.0], dtype=dtype), 1.0, bound * 1.01, 1.0)
+    if dtype == torch.float32:
+        with pytest.raises(ValueError, match='beta=3e[+]38'):
+            impl(torch.tensor([90.0]), 1.0, 3e38, 1.0)
+    beta = bound * 0.99
+    flush = 86.6 if dtype == torch.float32 else 708.0
+    x = torch.tensor([flush - 1, flush + 0.5, flush + 3, flush + 20], dtype=dtype, requires_grad=True)
+    y = impl(x, 1.0, beta, 1.0)
+    y.sum().backward()
+    xd = x.detach().double()
+    u = torch.exp(-xd) if dtype == torch.float32 else torch.tensor([math.exp(-v) for v in xd.tolist()], dtype=torch.float64)
+    e = torch.exp(-beta * u)
+    eps = torch.finfo(dtype).eps
+    torch.testing.assert_close(y.detach().double(), xd * e, rtol=2 * eps, atol=0)
+    torch.testing.assert_close(x.grad.double(), e * (1 + beta * xd * u), rtol=2 * eps, atol=0)
+
+
+def test_slope_term_does_not_overflow_where_golu_prime_is_finite(impl):
+    """float32, alpha=1e10, beta=2e28: alpha*beta*gamma * x overflows at x = 100 although
+    GoLU'(100) = 1e10 (x * u is formed first); the reference gave inf before."""
+    x = torch.tensor([95.0, 100.0], requires_grad=True)
+    impl(x, 1e10, 2e28, 1.0).sum().backward()
+    xd = x.detach().double()
+    u = torch.exp(-xd)
+    exact = 1e10 * torch.exp(-2e28 * u) * (1 + 2e28 * xd * u)
+    torch.testing.assert_close(x.grad.double(), exact, rtol=2 * torch.finfo(torch.float32).eps, atol=0)

@@ -97,3 +97,19 @@ def test_degenerate_parameters_are_linear(impl, device, alpha, beta, gamma):
     yn = impl(xn, alpha, beta, gamma)
     yn.backward(torch.ones_like(yn))
     assert torch.isnan(yn).all() and torch.isnan(xn.grad).all()
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float16, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize('alpha,beta,gamma', [(2.524, 1.304, 0.0), (1.392, 2.167, 0.0), (0.3, 0.0, 2.0)])
+def test_linear_case_follows_one_parameter_rule(impl, device, dtype, alpha, beta, gamma):
+    """The constant c = alpha*exp(-beta) comes from the parameters rounded to the compute type,
+    formed in double and rounded once (reference.py's rule): every path gives x * c bit for bit."""
+    compute = torch.float64 if dtype == torch.float64 else torch.float32
+    a = torch.tensor(alpha, dtype=compute).item()
+    b = torch.tensor(beta, dtype=compute).item()
+    c = torch.tensor(a * math.exp(-b), dtype=compute)
+    x = torch.linspace(-40, 40, 257, dtype=torch.float64).to(dtype).to(device).requires_grad_(True)
+    y = impl(x, alpha, beta, gamma)
+    y.backward(torch.ones_like(y))
+    assert torch.equal(y.detach().cpu(), (x.detach().cpu().to(compute) * c).to(dtype))
+    assert torch.equal(x.grad.cpu(), torch.full((257,), c.item(), dtype=compute).to(dtype))
