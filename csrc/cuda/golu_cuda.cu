@@ -1,137 +1,34 @@
-// CUDA kernels: grid-stride loops with 64-bit indices over dense storage, 16-byte vector loads
-// and stores when every pointer is aligned, math in float32 for half types (float64 stays
-// float64), launched on the current stream of the input's device.
+// CUDA kernels (golu_kernels.cuh): grid-stride loops with 64-bit indices over dense storage,
+// 16-byte vector loads and stores when every pointer is aligned, math in float32 for half types
+// (float64 stays float64), launched here on the current stream of the input's device.
 #include <ATen/Dispatch.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
-#include <algorithm>
-#include <cmath>
 #include <cstdint>
-#include <limits>
 
 #include "../golu.h"
-#include "../golu_math.h"
+#include "golu_kernels.cuh"
 
 namespace golu_mm {
 namespace {
 
-// Subnormal arithmetic is full speed on GPUs, so flushed() is plain exp; times() still computes
-// a * exp(t) in the log domain where exp(t) alone is below the normal range (rounding it first
-// would lose the product's digits), and is 0 far below, as the CPU kernels and the reference are.
-struct CudaExp {
-  __device__ __forceinline__ float operator()(float v) const { return expf(v); }
-  __device__ __forceinline__ double operator()(double v) const { return exp(v); }
-  template <typename T>
-  __device__ __forceinline__ T flushed(T v) const { return (*this)(v); }
-  template <typename T>
-  __device__ __forceinline__ T times(T a, T t) const {
-    const T zero_below = sizeof(T) == 4 ? T(-150) : T(-1400);
-    const T e = (*this)(t);
-    const T y = e < std::numeric_limits<T>::min() ? copysign((*this)(t + log(fabs(a))), a) : a * e;
-    return t < zero_below && a == a ? T(0) : y;
-  }
-};
-
-template <typename scalar_t>
-using opmath_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
-
-template <typename T, int N>
-struct alignas(sizeof(T) * N) Pack {
-  T v[N];
-};
-
-// out[i] = f(in0[i], in1[i]) for i < n; f gets its inputs widened to opmath_t.
-template <int N, typename scalar_t, typename F>
-__global__ void binary_kernel(const scalar_t* __restrict__ in0, const scalar_t* __restrict__ in1,
-                              scalar_t* __restrict__ out, int64_t n, F f) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x * N;
-  for (int64_t i = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) * N; i < n;
-       i += stride) {
-    if (N > 1 && i + N <= n) {
-      const Pack<scalar_t, N> a = *reinterpret_cast<const Pack<scalar_t, N>*>(in0 + i);
-      Pack<scalar_t, N> b;
-      if (in1 != nullptr) b = *reinterpret_cast<const Pack<scalar_t, N>*>(in1 + i);
-      Pack<scalar_t, N> r;
-#pragma unroll
-      for (int k = 0; k < N; ++k)
-        r.v[k] = static_cast<scalar_t>(
-            f(static_cast<opmath_t<scalar_t>>(a.v[k]),
-              in1 != nullptr ? static_cast<opmath_t<scalar_t>>(b.v[k]) : opmath_t<scalar_t>(0)));
-      *reinterpret_cast<Pack<scalar_t, N>*>(out + i) = r;
-    } else {
-      for (int64_t j = i; j < n && j < i + N; ++j)
-        out[j] = static_cast<scalar_t>(
-            f(static_cast<opmath_t<scalar_t>>(in0[j]),
-              in1 != nullptr ? static_cast<opmath_t<scalar_t>>(in1[j]) : opmath_t<scalar_t>(0)));
-    }
-  }
-}
-
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+using namespace cuda_kernels;
 
 template <typename scalar_t, typename F>
 void launch(const scalar_t* in0, const scalar_t* in1, scalar_t* out, int64_t n, F f) {
   constexpr int kVec = 16 / sizeof(scalar_t);
-  constexpr int kThreads = 256;
   const bool vec = aligned16(in0) && aligned16(out) && (in1 == nullptr || aligned16(in1));
-  const int per_thread = vec ? kVec : 1;
   const auto* props = at::cuda::getCurrentDeviceProperties();
-  const int64_t max_blocks = static_cast<int64_t>(props->multiProcessorCount) *
-                             (props->maxThreadsPerMultiProcessor / kThreads) * 4;
-  const int64_t needed = (n + static_cast<int64_t>(kThreads) * per_thread - 1) /
-                         (static_cast<int64_t>(kThreads) * per_thread);
-  const unsigned blocks = static_cast<unsigned>(std::max<int64_t>(1, std::min(needed, max_blocks)));
+  const unsigned blocks = elementwise_blocks(n, vec ? kVec : 1, props->multiProcessorCount,
+                                             props->maxThreadsPerMultiProcessor);
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
   if (vec)
     binary_kernel<kVec><<<blocks, kThreads, 0, stream>>>(in0, in1, out, n, f);
   else
     binary_kernel<1><<<blocks, kThreads, 0, stream>>>(in0, in1, out, n, f);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
-}
-
-// The elementwise functions; with beta == 0 or gamma == 0 GoLU is the linear map c * x
-// (golu_math.h), decided once on the host: a uniform branch in the kernel.
-template <typename T>
-struct ForwardFn {
-  GoluParams<T> p;
-  bool linear;
-  T c;
-  __device__ __forceinline__ T operator()(T x, T) const {
-    return linear ? golu_linear_forward(x, c) : golu_forward(x, p, CudaExp{});
-  }
-};
-
-template <typename T>
-struct BackwardFn {
-  GoluParams<T> p;
-  bool linear;
-  T c;
-  __device__ __forceinline__ T operator()(T dy, T x) const {
-    return linear ? dy * golu_linear_derivative(x, c) : golu_backward(dy, x, p, CudaExp{});
-  }
-};
-
-template <typename T>
-struct SecondFn {
-  GoluParams<T> p;
-  bool linear;
-  T c;
-  __device__ __forceinline__ T operator()(T dy, T x) const {
-    return linear ? dy * golu_linear_second_derivative(x) : golu_second(dy, x, p, CudaExp{});
-  }
-};
-
-template <typename T>
-GoluParams<T> params(double alpha, double beta, double gamma) {
-  return {static_cast<T>(alpha), static_cast<T>(beta), static_cast<T>(gamma)};
-}
-
-template <typename Fn, typename T>
-Fn elementwise(double alpha, double beta, double gamma) {
-  const GoluParams<T> p = params<T>(alpha, beta, gamma);
-  return Fn{p, golu_is_linear(p), golu_linear_slope<T>(alpha, beta)};
 }
 
 void golu_forward_cuda(const at::Tensor& x, at::Tensor& out, double alpha, double beta,
@@ -158,99 +55,17 @@ void golu_derivative_cuda(const at::Tensor& grad, const at::Tensor& x, at::Tenso
       });
 }
 
-// The fused affine + GoLU (golu.h): one thread per element forward; backward, a row of blocks
-// per channel (blockIdx.x = channel), reduced per block and added to the channel's sums with
-// atomics (so their float rounding depends on the blocks' order).
-constexpr int kAffineThreads = 256;
-
-// Channel c's affine; absent residual tensors read as scale 1, center 0.
-template <typename T>
-struct ChannelAffine {
-  const T *scale, *shift, *residual_scale, *center, *residual_center;
-  __device__ __forceinline__ T get(const T* p, int64_t c, T absent) const {
-    return p != nullptr ? p[c] : absent;
-  }
-};
-
 template <typename T>
 ChannelAffine<T> channel_affine(const AffineGoluArgs& a) {
   return {a.scale.const_data_ptr<T>(), a.shift.const_data_ptr<T>(), data_or_null<T>(a.residual_scale),
           data_or_null<T>(a.center), data_or_null<T>(a.residual_center)};
 }
 
-template <typename scalar_t>
-__global__ void affine_forward_kernel(const scalar_t* __restrict__ x,
-                                      const scalar_t* __restrict__ r, scalar_t* __restrict__ y,
-                                      ChannelAffine<opmath_t<scalar_t>> a, int64_t n,
-                                      int64_t inner, int64_t channels,
-                                      GoluParams<opmath_t<scalar_t>> p) {
-  using T = opmath_t<scalar_t>;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
-    const int64_t c = (i / inner) % channels;
-    T z = fma(static_cast<T>(x[i]), a.scale[c], a.shift[c]);
-    if (r != nullptr) z = fma(static_cast<T>(r[i]), a.get(a.residual_scale, c, T(1)), z);
-    y[i] = static_cast<scalar_t>(golu_forward(z, p, CudaExp{}));
-  }
-}
-
-template <typename T>
-__device__ __forceinline__ T warp_sum(T v) {
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-  return v;
-}
-
-template <typename scalar_t>
-__global__ void affine_backward_kernel(const scalar_t* __restrict__ dy,
-                                       const scalar_t* __restrict__ x,
-                                       const scalar_t* __restrict__ r, scalar_t* __restrict__ dx,
-                                       scalar_t* __restrict__ dr,
-                                       ChannelAffine<opmath_t<scalar_t>> a,
-                                       opmath_t<scalar_t>* __restrict__ sums, int64_t batch,
-                                       int64_t inner, int64_t channels,
-                                       GoluParams<opmath_t<scalar_t>> p) {
-  using T = opmath_t<scalar_t>;
-  const int64_t c = blockIdx.x, per_channel = batch * inner;
-  const T s = a.scale[c], b = a.shift[c], m = a.get(a.center, c, T(0));
-  const T rs = a.get(a.residual_scale, c, T(1)), rm = a.get(a.residual_center, c, T(0));
-  T acc[3] = {0, 0, 0};
-  const int64_t stride = static_cast<int64_t>(gridDim.y) * blockDim.x;
-  for (int64_t k = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x; k < per_channel;
-       k += stride) {
-    const int64_t n = k / inner;
-    const int64_t i = (n * channels + c) * inner + (k - n * inner);
-    const T xv = static_cast<T>(x[i]);
-    const T rv = r != nullptr ? static_cast<T>(r[i]) : T(0);
-    const T g = golu_backward(static_cast<T>(dy[i]), fma(rv, rs, fma(xv, s, b)), p, CudaExp{});
-    dx[i] = static_cast<scalar_t>(g * s);
-    if (dr != nullptr) dr[i] = static_cast<scalar_t>(g * rs);
-    acc[0] += g;
-    acc[1] += g * (xv - m);
-    if (r != nullptr) acc[2] += g * (rv - rm);
-  }
-  __shared__ T partial[3][kAffineThreads / 32];
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  for (int j = 0; j < 3; ++j) {
-    const T v = warp_sum(acc[j]);
-    if (lane == 0) partial[j][warp] = v;
-  }
-  __syncthreads();
-  if (warp != 0) return;
-  const bool live = lane < static_cast<int>(blockDim.x / 32);
-  for (int j = 0; j < 3; ++j) {
-    const T v = warp_sum(live ? partial[j][lane] : T(0));
-    if (lane == 0) atomicAdd(sums + j * channels + c, v);
-  }
-}
-
 void affine_golu_forward_cuda(const AffineGoluArgs& a, at::Tensor& out) {
   const c10::cuda::CUDAGuard guard(a.x.device());
   const int64_t n = a.x.numel();
-  const auto* props = at::cuda::getCurrentDeviceProperties();
-  const int64_t max_blocks = static_cast<int64_t>(props->multiProcessorCount) * 8;
-  const unsigned blocks = static_cast<unsigned>(
-      std::max<int64_t>(1, std::min((n + kAffineThreads - 1) / kAffineThreads, max_blocks)));
+  const unsigned blocks =
+      affine_forward_blocks(n, at::cuda::getCurrentDeviceProperties()->multiProcessorCount);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, a.x.scalar_type(), "affine_golu_cuda", [&] {
     using T = opmath_t<scalar_t>;
     affine_forward_kernel<scalar_t><<<blocks, kAffineThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
@@ -265,11 +80,9 @@ void affine_golu_backward_cuda(const AffineGoluArgs& a, const at::Tensor& grad, 
                                at::Tensor& dr, at::Tensor& sums) {
   const c10::cuda::CUDAGuard guard(a.x.device());
   const int64_t channels = a.x.size(1), batch = a.x.size(0), per_channel = batch * a.inner;
-  const auto* props = at::cuda::getCurrentDeviceProperties();
-  const int64_t wanted = std::max<int64_t>(1, props->multiProcessorCount * 8 / channels);
-  const int64_t splits = std::min<int64_t>(
-      {wanted, (per_channel + kAffineThreads - 1) / kAffineThreads, int64_t{65535}});
-  const dim3 grid(static_cast<unsigned>(channels), static_cast<unsigned>(std::max<int64_t>(1, splits)));
+  const dim3 grid(static_cast<unsigned>(channels),
+                  affine_backward_splits(channels, per_channel,
+                                         at::cuda::getCurrentDeviceProperties()->multiProcessorCount));
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, a.x.scalar_type(), "affine_golu_backward_cuda", [&] {
     using T = opmath_t<scalar_t>;
     affine_backward_kernel<scalar_t><<<grid, kAffineThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
