@@ -7,7 +7,7 @@ act_cfg = dict(type='ReLU')
 # Every checkpoint records the model's activations; loading one trained with others is refused
 # (--allow-activation-mismatch to override): golu_mm.openmmlab.activation_record.
 custom_hooks = [dict(type='ActivationMetaHook')]
-# Backbone initialisation, one line to change (see README, "Pretrained weights"):
+# Backbone initialisation, one line to change (see docs/openmmlab.md, "Pretrained weights"):
 #   'open-mmlab://resnet50_v1c'  ImageNet ReLU weights (upstream's default)
 #   '/path/to/golu_r50_v1c.pth'  your own ResNet-50-V1c trained on ImageNet with GoLU
 #   None                         from scratch

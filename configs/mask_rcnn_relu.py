@@ -7,7 +7,7 @@ act_cfg = dict(type='ReLU')
 # Every checkpoint records the model's activations; loading one trained with others is refused
 # (--allow-activation-mismatch to override): golu_mm.openmmlab.activation_record.
 custom_hooks = [dict(type='ActivationMetaHook')]
-# Backbone initialisation, one line to change (see README, "Pretrained weights"):
+# Backbone initialisation, one line to change (see docs/openmmlab.md, "Pretrained weights"):
 #   'torchvision://resnet50'  ImageNet ReLU weights (upstream's default)
 #   '/path/to/golu_r50.pth'   your own ResNet-50 trained on ImageNet with GoLU (the paper's setup)
 #   None                      from scratch

@@ -2,7 +2,7 @@
 
 ``import golu_mm`` needs only torch and imports nothing else. The OpenMMLab adapters load through
 an explicit import, which the shipped configs name in ``custom_imports``:
-``golu_mm.openmmlab.mmdet_models`` or ``golu_mm.openmmlab.mmseg_models`` (both register ``GoLU``
+``golu_mm.openmmlab.mmdet_models``, ``mmseg_models`` or ``mmpretrain_models`` (each registers ``GoLU``
 with mmengine, so ``dict(type='GoLU')`` works in any config; see golu_mm.openmmlab).
 """
 from .nn import GoLU

@@ -1,7 +1,7 @@
 // CPU kernels: at::parallel_for over flat chunks; each chunk runs the loops of golu_loops.h for
 // the best instruction set the CPU has (AVX-512, AVX2 + FMA + F16C, or baseline), chosen once.
 // GOLU_MM_CPU_ISA=avx2|scalar caps that choice (to test or compare the other loops). float64 uses
-// std::exp (fast_exp.h's ExpF64); beta == 0 or gamma == 0 (GoLU is then linear) is a plain loop for every dtype.
+// std::exp (ExpF64, below); alpha, beta or gamma == 0 (GoLU is then linear) is a plain loop for every dtype.
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>

@@ -78,7 +78,7 @@ inline unsigned elementwise_blocks(int64_t n, int per_thread, int sm_count, int 
   return static_cast<unsigned>(std::max<int64_t>(1, std::min(needed, max_blocks)));
 }
 
-// The elementwise functions; with beta == 0 or gamma == 0 GoLU is the linear map c * x
+// The elementwise functions; with alpha, beta or gamma == 0 GoLU is the linear map c * x
 // (golu_math.h), decided once on the host: a uniform branch in the kernel.
 template <typename T>
 struct ForwardFn {

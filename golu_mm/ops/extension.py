@@ -3,6 +3,8 @@
 Set GOLU_MM_FORCE_REFERENCE=1 to run the pure-PyTorch reference everywhere (for debugging), and
 GOLU_MM_CPU_ISA=avx2 or scalar to cap the instruction set of the CPU loops (see cpu_isa()).
 """
+import importlib
+import importlib.util
 import os
 import warnings
 from typing import Optional
@@ -20,10 +22,13 @@ def _load() -> Optional[str]:
     """Import golu_mm._C (registering torch.ops.golu_mm); return why not, or None."""
     if os.environ.get(FORCE_REFERENCE_ENV, '0') not in ('', '0'):
         return f'{FORCE_REFERENCE_ENV} is set'
+    if importlib.util.find_spec('golu_mm._C') is None:
+        return ('the compiled extension golu_mm._C is not built (build it: `pip install '
+                '--no-build-isolation -e .` or `make setup`)')
     try:
-        from golu_mm import _C  # noqa: F401
-    except ImportError as exc:
-        return f'the compiled extension golu_mm._C could not be imported ({exc})'
+        importlib.import_module('golu_mm._C')
+    except ImportError as exc:  # built, but not loadable here (another torch, a missing library)
+        return f'the compiled extension golu_mm._C could not be loaded ({exc})'
     return None
 
 

@@ -94,3 +94,13 @@ print(f"import torch {after_torch - start:.2f} s; import golu_mm {after_golu - a
     out = run_python(code).stdout.strip()
     print(out)
     assert out.startswith('import torch ')
+
+
+def test_missing_extension_is_named_as_not_built(monkeypatch):
+    """A tree where golu_mm._C was never built says so, not Python's "partially initialized
+    module ... (most likely due to a circular import)"."""
+    real = extension.importlib.util.find_spec
+    monkeypatch.setattr(extension.importlib.util, 'find_spec',
+                        lambda name, *a: None if name == 'golu_mm._C' else real(name, *a))
+    error = extension._load()
+    assert 'golu_mm._C is not built' in error and 'pip install --no-build-isolation -e .' in error

@@ -79,7 +79,7 @@ def test_extremes_of_the_function(impl):
 
 @pytest.mark.parametrize('alpha,beta,gamma', [(2.0, 0.0, 1.0), (0.5, 3.0, 0.0), (0.0, 1.0, 1.0)])
 def test_degenerate_parameters_are_linear(impl, device, alpha, beta, gamma):
-    """beta == 0 or gamma == 0 make the gate the constant alpha*exp(-beta); alpha == 0 gives 0."""
+    """alpha, beta or gamma == 0 make the gate the constant alpha*exp(-beta) (0 when alpha is)."""
     x = torch.tensor([-INF, -50.0, -1.0, 0.0, 2.0, INF], dtype=torch.float64, device=device,
                      requires_grad=True)
     y = impl(x, alpha, beta, gamma)
