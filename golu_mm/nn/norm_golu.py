@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from ..ops.batch_norm_golu import BatchNormArgs, _batch_norm_golu, fused_available
 from ..ops.golu import SUPPORTED_DTYPES
+from ..ops.torch_compat import is_compiling
 from .golu import GoLU
 
 __all__ = ['norm_golu', 'fusable']
@@ -25,7 +26,7 @@ def fusable(norm: nn.Module, act: nn.Module, x: Tensor) -> bool:
             and act.alpha > 0 and act.beta > 0 and act.gamma > 0 and x.dim() >= 2
             and x.dtype in SUPPORTED_DTYPES and x.is_contiguous() and x.numel() > 0
             and not torch.jit.is_tracing()
-            and not torch.compiler.is_compiling() and fused_available(x))
+            and not is_compiling() and fused_available(x))
 
 
 def _uses_batch_stats(norm: nn.Module) -> bool:

@@ -10,7 +10,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import reference
+from . import reference, torch_compat
 from .extension import backends, load_error
 from .golu import SUPPORTED_DTYPES, _check_input, check_params, golu
 
@@ -151,7 +151,10 @@ def _through_batch_statistics(d: Tensor, t: Tensor, mean: Tensor, var: Tensor,
     scale = invstd if weight is None else weight.to(invstd.dtype) * invstd
     k = scale * invstd * sum_gz_hat / count
     c = scale * sum_gz / count - k * mean
-    return d.addcmul_(t, _per_channel(-k, t)).sub_(_per_channel(c, t))
+    # in the statistics' type (a half-type d: one float32 temporary, rounded once into d)
+    compute = k.dtype
+    out = d.to(compute).addcmul_(t.to(compute), _per_channel(-k, t)).sub_(_per_channel(c, t))
+    return out if out.dtype == d.dtype else d.copy_(out)
 
 
 class _BatchNormGoLU(torch.autograd.Function):
@@ -208,9 +211,7 @@ class _BatchNormGoLU(torch.autograd.Function):
 def _register_operator() -> None:
     """Fake kernels for torch.compile / torch.export, and batch_norm_golu's decomposition into
     standard operators (through golu's reference) for torch.onnx's exporter."""
-    from torch._decomp import register_decomposition
-
-    @register_decomposition(torch.ops.golu_mm.batch_norm_golu.default)
+    @torch_compat.register_decomposition(torch.ops.golu_mm.batch_norm_golu.default)
     def _batch_norm_golu_decomposition(x, mean, var, weight, bias, eps, residual=None,
                                        residual_mean=None, residual_var=None,
                                        residual_weight=None, residual_bias=None,
@@ -230,16 +231,16 @@ def _register_operator() -> None:
                 residual_eps))
         return reference.golu_forward(z, alpha, beta, gamma).to(x.dtype)
 
-    @torch.library.register_fake('golu_mm::channel_moments')
+    @torch_compat.register_fake('golu_mm::channel_moments')
     def _channel_moments_fake(x):
         compute = SUPPORTED_DTYPES[x.dtype]
         return x.new_empty(x.shape[1], dtype=compute), x.new_empty(x.shape[1], dtype=compute)
 
-    @torch.library.register_fake('golu_mm::batch_norm_golu')
+    @torch_compat.register_fake('golu_mm::batch_norm_golu')
     def _batch_norm_golu_fake(x, *args, **kwargs):
         return torch.empty_like(x, memory_format=torch.contiguous_format)
 
-    @torch.library.register_fake('golu_mm::batch_norm_golu_backward')
+    @torch_compat.register_fake('golu_mm::batch_norm_golu_backward')
     def _batch_norm_golu_backward_fake(grad, x, mean, var, weight, bias, eps, residual=None,
                                        residual_mean=None, residual_var=None,
                                        residual_weight=None, residual_bias=None,

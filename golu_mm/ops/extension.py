@@ -11,6 +11,8 @@ from typing import Optional
 
 import torch
 
+from .torch_compat import has_kernel, is_compiling
+
 __all__ = ['load_error', 'backends', 'cpu_isa', 'uses_extension', 'FORCE_REFERENCE_ENV', 'CPU_ISA_ENV']
 
 FORCE_REFERENCE_ENV = 'GOLU_MM_FORCE_REFERENCE'
@@ -42,8 +44,7 @@ def load_error() -> Optional[str]:
 
 def backends() -> dict:
     """Device types the compiled operator has kernels for, e.g. {'cpu': True, 'cuda': False}."""
-    has = torch._C._dispatch_has_kernel_for_dispatch_key
-    return {dev: _LOAD_ERROR is None and has('golu_mm::golu', key)
+    return {dev: _LOAD_ERROR is None and has_kernel('golu_mm::golu', key)
             for dev, key in _DISPATCH_KEYS.items()}
 
 
@@ -67,7 +68,7 @@ def uses_extension(device_type: str) -> bool:
     if _LOAD_ERROR is None and (_BACKENDS.get(device_type) or device_type == 'meta'):
         return True
     reason = _LOAD_ERROR or f'golu_mm._C has no {device_type} kernel (built without it)'
-    if reason not in _warned and not torch.compiler.is_compiling():
+    if reason not in _warned and not is_compiling():
         _warned.add(reason)
         rebuild = ('' if _LOAD_ERROR or device_type != 'cuda' else
                    ': correct, but slower and with more memory than the fused kernels. Rebuild '

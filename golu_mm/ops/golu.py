@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import torch
 from torch import Tensor
 
-from . import reference
+from . import reference, torch_compat
 from .extension import load_error, uses_extension
 
 __all__ = ['golu', 'golu_reference', 'check_params', 'SUPPORTED_DTYPES']
@@ -95,9 +95,7 @@ def _check_input(x) -> None:
 def _under_functorch() -> bool:
     """Whether a torch.func transform (grad, jvp, vmap, ...) is active: the operator's C++
     autograd does not support them, the Python autograd.Function below does."""
-    if torch.compiler.is_compiling():
-        return False
-    return torch._C._functorch.peek_interpreter_stack() is not None
+    return not torch_compat.is_compiling() and torch_compat.functorch_active()
 
 
 def _exporting_onnx_by_tracing() -> bool:
@@ -119,14 +117,15 @@ def golu(x: Tensor, alpha: float = 1.0, beta: float = 1.0, gamma: float = 1.0) -
     _check_input(x)
     check_params(alpha, beta, gamma, x.dtype)
     alpha, beta, gamma = float(alpha), float(beta), float(gamma)
-    if torch.compiler.is_compiling():
+    if torch_compat.is_compiling():
         _let_inductor_fuse()
     if _exporting_onnx_by_tracing():
         return reference.golu_forward(x, alpha, beta, gamma)
     if not uses_extension(x.device.type):
         return _GoLUFunction.apply(x, alpha, beta, gamma, _REFERENCE)
-    if _under_functorch():
-        return _GoLUFunction.apply(x, alpha, beta, gamma, _OPERATOR)
+    if _under_functorch():  # without the op's vmap rules (torch < 2.4): standard ops batch
+        impl = _OPERATOR if torch_compat.HAS_REGISTER_VMAP else _REFERENCE
+        return _GoLUFunction.apply(x, alpha, beta, gamma, impl)
     return torch.ops.golu_mm.golu(x, alpha, beta, gamma)
 
 
@@ -141,12 +140,6 @@ def golu_reference(x: Tensor, alpha: float = 1.0, beta: float = 1.0, gamma: floa
 _REFERENCE = SimpleNamespace(forward=reference.golu_forward, backward=reference.golu_backward)
 _OPERATOR = SimpleNamespace(forward=lambda *args: torch.ops.golu_mm.golu(*args),
                             backward=lambda *args: _GoLUBackwardFunction.apply(*args))
-
-
-def _backward_grads(grad2, grad, x, params, golu_backward, golu_second):
-    """Gradients of golu_backward(grad, x) = grad * GoLU'(x), for double backward:
-    (grad2 * GoLU'(x), grad2 * grad * GoLU''(x))."""
-    return golu_backward(grad2, x, *params), golu_second(grad2 * grad, x, *params)
 
 
 class _GoLUFunction(torch.autograd.Function):
@@ -195,19 +188,19 @@ class _GoLUBackwardFunction(torch.autograd.Function):
     def jvp(ctx, grad_tangent, x_tangent, *_):
         """d(grad * GoLU'(x)) = grad_tangent * GoLU'(x) + grad * GoLU''(x) * x_tangent."""
         grad, x = ctx.saved_tensors
-        ops = torch.ops.golu_mm
         terms = []
-        if grad_tangent is not None:
-            terms.append(ops.golu_backward(grad_tangent, x, *ctx.params))
+        if grad_tangent is not None:  # through this Function: the op's C++ autograd is not
+            terms.append(_GoLUBackwardFunction.apply(grad_tangent, x, *ctx.params))  # torch.func's
         if x_tangent is not None:
-            terms.append(ops.golu_second(grad * x_tangent, x, *ctx.params))
+            terms.append(torch.ops.golu_mm.golu_second(grad * x_tangent, x, *ctx.params))
         return sum(terms[1:], terms[0]) if terms else torch.zeros_like(x)
 
     @staticmethod
     def backward(ctx, grad2):
         grad, x = ctx.saved_tensors
-        return (*_backward_grads(grad2, grad, x, ctx.params, _GoLUBackwardFunction.apply,
-                                 torch.ops.golu_mm.golu_second), None, None, None)
+        # d/dgrad = grad2 * GoLU'(x), d/dx = grad2 * grad * GoLU''(x)
+        return (_GoLUBackwardFunction.apply(grad2, x, *ctx.params),
+                torch.ops.golu_mm.golu_second(grad2 * grad, x, *ctx.params), None, None, None)
 
 
 _INDUCTOR_DECOMPOSED = []
@@ -220,36 +213,28 @@ def _let_inductor_fuse() -> None:
     backends (aot_eager, export) still see the custom operators."""
     if _INDUCTOR_DECOMPOSED or load_error() is not None:
         return
-    from torch._inductor.decomposition import register_decomposition
-    ops = torch.ops.golu_mm
-    register_decomposition(ops.golu.default)(reference.golu_forward)
-    register_decomposition(ops.golu_backward.default)(reference.golu_backward)
+    ops, register = torch.ops.golu_mm, torch_compat.register_inductor_decomposition
+    register(ops.golu.default)(reference.golu_forward)
+    register(ops.golu_backward.default)(reference.golu_backward)
 
-    @register_decomposition(ops.golu_second.default)
+    @register(ops.golu_second.default)
     def _golu_second(grad, x, alpha=1.0, beta=1.0, gamma=1.0):
         return (grad * reference.golu_second_derivative(x, alpha, beta, gamma)).to(x.dtype)
-    # inductor caches its table at the first compilation (of any model): let it see these.
-    from torch._inductor import decomposition
-    getattr(decomposition.fast_random_decomps, 'cache_clear', lambda: None)()
     _INDUCTOR_DECOMPOSED.append(True)
 
 
 # Run by torch.compile's tracer as a plain call, its result a constant: traced, the registration
-# would break the graph (fullgraph=True would fail). The marker is what
-# torch.compiler.assume_constant_result sets; set directly because that API imports dynamo
-# (about 1 s) and `import golu_mm` must stay light.
-_let_inductor_fuse._dynamo_marked_constant = True
+# would break the graph (fullgraph=True would fail).
+torch_compat.mark_constant_result(_let_inductor_fuse)
 
 
 def _register_operator() -> None:
-    """Fake kernels and vmap rules for torch.ops.golu_mm.{golu,golu_backward,golu_second};
-    autograd for golu_backward (golu's own autograd is C++: csrc/autograd.cpp; golu_second, the
-    second derivative it uses, has none: no third derivatives); golu's decomposition into
-    standard operators (the reference), which torch.onnx's exporter applies."""
-    from torch._decomp import register_decomposition
-    register_decomposition(torch.ops.golu_mm.golu.default)(reference.golu_forward)
+    """Fake kernels and vmap rules for torch.ops.golu_mm.{golu,golu_backward,golu_second} (their
+    autograd is C++: csrc/autograd.cpp); golu's decomposition into standard operators (the
+    reference), which torch.onnx's exporter applies."""
+    torch_compat.register_decomposition(torch.ops.golu_mm.golu.default)(reference.golu_forward)
 
-    @torch.library.register_fake('golu_mm::golu')
+    @torch_compat.register_fake('golu_mm::golu')
     def _golu_fake(x, alpha=1.0, beta=1.0, gamma=1.0):
         _check_input(x)
         return torch.empty_like(x)
@@ -260,22 +245,12 @@ def _register_operator() -> None:
         return torch.empty_like(x)
 
     for name in ('golu_backward', 'golu_second'):  # grad * GoLU'(x), grad * GoLU''(x)
-        torch.library.register_fake(f'golu_mm::{name}')(_derivative_fake)
+        torch_compat.register_fake(f'golu_mm::{name}')(_derivative_fake)
 
-    def setup_golu_backward(ctx, inputs, output):
-        ctx.save_for_backward(inputs[0], inputs[1])
-        ctx.params = inputs[2:]
-
-    def golu_backward_grad(ctx, grad2):
-        grad, x = ctx.saved_tensors
-        return (*_backward_grads(grad2, grad, x, ctx.params, torch.ops.golu_mm.golu_backward,
-                                 torch.ops.golu_mm.golu_second), None, None, None)
-
-    torch.library.register_autograd('golu_mm::golu_backward', golu_backward_grad,
-                                    setup_context=setup_golu_backward)
-
+    if not torch_compat.HAS_REGISTER_VMAP:
+        return
     # Elementwise ops: batched inputs are computed as they are, with the batch dimension in front.
-    @torch.library.register_vmap('golu_mm::golu')
+    @torch_compat.register_vmap('golu_mm::golu')
     def _golu_vmap(info, in_dims, x, alpha=1.0, beta=1.0, gamma=1.0):
         return torch.ops.golu_mm.golu(x, alpha, beta, gamma), in_dims[0]
 
@@ -287,7 +262,7 @@ def _register_operator() -> None:
         return vmap_rule
 
     for name in ('golu_backward', 'golu_second'):
-        torch.library.register_vmap(f'golu_mm::{name}')(
+        torch_compat.register_vmap(f'golu_mm::{name}')(
             derivative_vmap(getattr(torch.ops.golu_mm, name)))
 
 
@@ -296,5 +271,7 @@ def _batch_first(t: Tensor, dim, size: int) -> Tensor:
     return t.movedim(dim, 0) if dim is not None else t.expand(size, *t.shape)
 
 
+golu = torch_compat.opaque_to_compile(golu)
+golu_reference = torch_compat.opaque_to_compile(golu_reference)
 if load_error() is None:
     _register_operator()

@@ -12,7 +12,7 @@ from torch import nn
 
 from golu_mm import GoLU, golu
 from golu_mm.nn import norm_golu
-from golu_mm.ops import batch_norm_golu
+from golu_mm.ops import batch_norm_golu, torch_compat
 from golu_mm.ops.batch_norm_golu import BatchNormArgs
 
 from .conftest import EXTENSION_ERROR
@@ -142,6 +142,8 @@ def test_falls_back_to_the_modules_where_it_cannot_fuse():
         assert sum(s.numel() == t.numel() for s in saved.values()) == 2  # t and norm(t)
 
 
+@pytest.mark.skipif(not torch_compat.HAS_OPCHECK, reason=torch_compat.missing_feature(
+    'torch.library.opcheck', 'checking the registrations'))
 @pytest.mark.parametrize('op', ['batch_norm_golu', 'batch_norm_golu_backward', 'channel_moments'])
 def test_opcheck(device, op):
     gen = torch.Generator().manual_seed(0)
@@ -200,8 +202,6 @@ def test_edge_batches_behave_as_torchs_batch_norm():
     x = torch.randn(2, 3, 4, 4)
     with pytest.raises(ValueError, match='norm eps must be positive in training'):
         batch_norm_golu(x, BatchNormArgs(torch.zeros(3), torch.ones(3), eps=0.0), training=True)
-    with pytest.raises(ValueError, match='eps must be positive during training'):
-        nn.functional.batch_norm(x, None, None, training=True, eps=0.0)  # torch's own rule
     with_nan = x.clone()
     with_nan[0, 0, 1, 2] = float('nan')  # one value of channel 0
     for make_input in (lambda: torch.randn(0, 3, 4, 4), lambda: with_nan.clone()):

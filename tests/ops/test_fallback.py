@@ -83,12 +83,15 @@ import sys, time
 start = time.perf_counter()
 import torch
 after_torch = time.perf_counter()
-safe = [str(g) for g in torch.serialization.get_safe_globals()]
+allow_list = getattr(torch.serialization, "get_safe_globals", list)  # torch >= 2.4
+safe = [str(g) for g in allow_list()]
 import golu_mm
 after_golu = time.perf_counter()
 loaded = [m for m in ("mmengine", "mmcv", "mmdet", "mmseg", "mmpretrain") if m in sys.modules]
 assert not loaded, loaded
-assert [str(g) for g in torch.serialization.get_safe_globals()] == safe
+assert [str(g) for g in allow_list()] == safe
+from golu_mm.ops import torch_compat  # older torch: dynamo hides golu from its tracer
+assert ("torch._dynamo" in sys.modules) == (not torch_compat.COMPILE_WITHOUT_GRAPH_BREAKS)
 print(f"import torch {after_torch - start:.2f} s; import golu_mm {after_golu - after_torch:.2f} s more")
 '''
     out = run_python(code).stdout.strip()

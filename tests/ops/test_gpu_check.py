@@ -53,7 +53,8 @@ def test_benchmarks_run_and_the_summary_tells_the_tests(tmp_path, line, code):
 
 def test_operator_tests_collect_without_hypothesis_and_mpmath(tmp_path):
     """sys.modules entries set to None make those imports fail, as on the bare GPU image."""
-    code = ('import sys, pytest; sys.modules["hypothesis"] = sys.modules["mpmath"] = None; '
+    code = ('import sys, pytest, torch; '  # torch first: torch < 2.4 imports mpmath itself (sympy)
+            'sys.modules["hypothesis"] = sys.modules["mpmath"] = None; '
             'sys.exit(pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", '
             '"tests/ops/test_properties.py", "tests/ops/test_accuracy.py", "-rs"]))')
     result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True,
