@@ -63,7 +63,7 @@ setup(
     description='GoLU (Gompertz Linear Unit) as a fused PyTorch operator, with OpenMMLab integration',
     packages=find_packages(include=['golu_mm', 'golu_mm.*']),
     python_requires='>=3.9',
-    install_requires=['torch>=2.4'],
+    install_requires=['torch>=2.1'],  # never pulls another torch into an environment that has one
     ext_modules=[extension()],
     cmdclass={'build_ext': BuildExtension},
     zip_safe=False,

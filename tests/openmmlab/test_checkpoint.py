@@ -1,4 +1,5 @@
-"""mmengine checkpoints load under weights_only=True; a malicious checkpoint still does not."""
+"""mmengine checkpoints load safely on every supported torch (weights_only with the allow-list,
+or the restricted unpickler where torch has no allow-list); a malicious checkpoint does not."""
 import os
 import pickle
 
@@ -8,6 +9,19 @@ from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner import load_checkpoint
 
 import golu_mm.openmmlab  # noqa: F401  (allow-lists what mmengine checkpoints need)
+from golu_mm.openmmlab.checkpoint import safe_load
+
+# Both loading paths on this torch: its own weights_only allow-list where it has one (>= 2.4),
+# and the restricted unpickler (what torch < 2.4 gets), forced here by hiding the allow-list.
+PATHS = ['torch'] if hasattr(torch.serialization, 'add_safe_globals') else []
+PATHS.append('restricted')
+
+
+@pytest.fixture(params=PATHS)
+def loading_path(request, monkeypatch):
+    if request.param == 'restricted':
+        monkeypatch.delattr(torch.serialization, 'add_safe_globals', raising=False)
+    return request.param
 
 
 class RunsCode:
@@ -20,7 +34,7 @@ class ReachesPastTheAllowList:
         return (getattr, (HistoryBuffer, '__init__'))
 
 
-def test_mmengine_checkpoint_with_message_hub_loads(tmp_path):
+def test_mmengine_checkpoint_with_message_hub_loads(tmp_path, loading_path):
     hub = MessageHub.get_instance('golu_test')
     hub.update_scalar('train/loss', 1.5)
     hub.update_scalar('train/loss', 0.5)
@@ -28,7 +42,7 @@ def test_mmengine_checkpoint_with_message_hub_loads(tmp_path):
     path = tmp_path / 'ok.pth'
     torch.save({'state_dict': model.state_dict(), 'meta': {'iter': 3},
                 'message_hub': hub.state_dict()}, path)
-    loaded = torch.load(path)  # weights_only=True is torch's default
+    loaded = safe_load(path)
     assert loaded['meta']['iter'] == 3
     assert loaded['message_hub']['log_scalars']['train/loss'].mean() == 1.0
     load_checkpoint(torch.nn.Linear(2, 2), str(path))
@@ -36,10 +50,11 @@ def test_mmengine_checkpoint_with_message_hub_loads(tmp_path):
 
 @pytest.mark.parametrize('payload,message', [(RunsCode(), 'system'),
                                              (ReachesPastTheAllowList(), 'only allows')])
-def test_malicious_checkpoint_is_rejected(tmp_path, payload, message):
+def test_malicious_checkpoint_is_rejected(tmp_path, payload, message, loading_path):
     path = tmp_path / 'evil.pth'
     torch.save({'state_dict': {}, 'meta': payload}, path)
-    with pytest.raises(pickle.UnpicklingError, match=message):
-        torch.load(path)
+    with pytest.raises(pickle.UnpicklingError, match=message if loading_path == 'torch' else
+                       'golu_mm does not allow|only allows'):
+        safe_load(path)
     with pytest.raises(pickle.UnpicklingError):
         load_checkpoint(torch.nn.Linear(2, 2), str(path))
