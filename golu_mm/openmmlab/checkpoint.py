@@ -13,13 +13,16 @@ checkpoint asking for anything else still fails to load.
 import _compat_pickle
 import codecs
 import collections
+import os
 import os.path as osp
 import pickle
 import types
+import urllib.parse
 
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
+from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
 
@@ -99,10 +102,41 @@ def load_from_local(filename, map_location=None):
     return safe_load(filename, map_location)
 
 
+def _download(url: str, model_dir=None, progress=False) -> str:
+    """url's file in model_dir (default: torch hub's checkpoints directory, where mmengine keeps
+    them), downloaded unless it is there."""
+    model_dir = model_dir or osp.join(torch.hub.get_dir(), 'checkpoints')
+    os.makedirs(model_dir, exist_ok=True)
+    path = osp.join(model_dir, osp.basename(urllib.parse.urlparse(url).path))
+    if not osp.exists(path):
+        torch.hub.download_url_to_file(url, path, progress=progress)
+    return path
+
+
+def load_from_http(filename, map_location=None, model_dir=None, progress=False):
+    """mmengine's loader for http(s) URLs, which torchvision:// and open-mmlab:// resolve to
+    (mmengine's own loads them with weights_only=False, on every torch): downloaded by rank 0
+    first in a distributed run, loaded through safe_load."""
+    from mmengine.dist import get_dist_info
+    rank, world_size = get_dist_info()
+    if rank == 0:
+        path = _download(filename, model_dir, progress)
+    if world_size > 1:
+        torch.distributed.barrier()
+        if rank > 0:
+            path = _download(filename, model_dir, progress)
+    return safe_load(path, map_location)
+
+
 def allow_mmengine_checkpoints() -> None:
-    """Allow-list what mmengine checkpoints hold, and load local checkpoints through safe_load."""
+    """Allow-list what mmengine checkpoints hold, and load every checkpoint mmengine reads (local
+    files, URLs, torchvision:// and the other model-zoo schemes) through safe_load."""
     _ALLOWED.update(_allowed_globals())
     if hasattr(torch.serialization, 'add_safe_globals'):
         torch.serialization.add_safe_globals(
             [HistoryBuffer, (history_buffer_method, 'builtins.getattr'), *_numpy_globals()])
     CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
+    CheckpointLoader.register_scheme(prefixes=('http://', 'https://'), force=True)(load_from_http)
+    # mmengine's torchvision://, open-mmlab://, ... loaders call these two by module-level name
+    mmengine_checkpoint.load_from_local = load_from_local
+    mmengine_checkpoint.load_from_http = load_from_http

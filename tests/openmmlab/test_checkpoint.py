@@ -58,3 +58,26 @@ def test_malicious_checkpoint_is_rejected(tmp_path, payload, message, loading_pa
         safe_load(path)
     with pytest.raises(pickle.UnpicklingError):
         load_checkpoint(torch.nn.Linear(2, 2), str(path))
+
+
+@pytest.mark.parametrize('scheme', ['https://download.example.org/ckpt/', 'torchvision://'])
+def test_downloaded_checkpoints_load_safely_too(tmp_path, monkeypatch, loading_path, scheme):
+    """URLs and model-zoo schemes (mmengine loads them with weights_only=False) go through the
+    same safe loading: a downloaded file that runs code is refused. The download is faked: it
+    copies a local file into torch hub's checkpoints directory, where mmengine keeps them."""
+    import shutil
+    from mmengine.runner.checkpoint import _load_checkpoint
+    monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path / 'hub'))
+    good, evil = tmp_path / 'good.pth', tmp_path / 'evil.pth'
+    torch.save({'state_dict': {'w': torch.ones(2)}}, good)
+    torch.save({'state_dict': {}, 'meta': RunsCode()}, evil)
+    source = {}
+    monkeypatch.setattr(torch.hub, 'download_url_to_file',
+                        lambda url, path, progress=False: shutil.copy(source['file'], path))
+    name = 'resnet18' if scheme == 'torchvision://' else 'good.pth'
+    source['file'] = good
+    assert torch.equal(_load_checkpoint(scheme + name)['state_dict']['w'], torch.ones(2))
+    assert list((tmp_path / 'hub' / 'checkpoints').iterdir())  # cached where mmengine keeps them
+    source['file'] = evil
+    with pytest.raises(pickle.UnpicklingError):
+        _load_checkpoint('https://download.example.org/ckpt/evil.pth')
