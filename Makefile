@@ -14,7 +14,7 @@ test: setup
 
 # The ecosystem stack (torch 2.1.2, numpy < 2, mmengine 0.10.7; tools/setup_ecosystem.sh): the
 # operator, its torch integration and safe checkpoint loading there.
-ECO_TESTS := tests/ops tests/build/test_install.py tests/openmmlab/test_checkpoint.py
+ECO_TESTS := tests/ops tests/setup/test_install.py tests/openmmlab/test_checkpoint.py
 test-ecosystem:
 	bash tools/setup_ecosystem.sh
 	cd .eco/src && ../venv/bin/python -m pytest -p no:cacheprovider $(ECO_TESTS)
