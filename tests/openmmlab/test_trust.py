@@ -265,14 +265,12 @@ def test_flipped_checkpoint_bytes_are_caught(tmp_path):
 def test_downloads_are_named_before_and_when_they_fail(monkeypatch, tmp_path, capsys):
     import urllib.error
 
-    import mmengine.runner.checkpoint as mm_checkpoint
-
     from golu_mm.openmmlab.config_checks import announce_downloads
 
     def offline(*args, **kwargs):
         raise urllib.error.URLError('[Errno -2] Name or service not known')
 
-    monkeypatch.setattr(mm_checkpoint, 'load_url', offline)
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', offline)  # what checkpoint.py calls
     monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path))
     with pytest.raises(UnreadableCheckpointError, match=r'cannot download checkpoint '
                                                         r'torchvision://resnet50 \(https://.*'
@@ -284,7 +282,7 @@ def test_downloads_are_named_before_and_when_they_fail(monkeypatch, tmp_path, ca
     assert 'checkpoint torchvision://resnet50: downloaded from https://' in said
     assert 'needs the network' in said and 'backbone_checkpoint=/path/to/file.pth' in said
     url = said.split('downloaded from ')[1].split(' ')[0]
-    (tmp_path / 'checkpoints').mkdir()
+    (tmp_path / 'checkpoints').mkdir(exist_ok=True)  # the failed download made it
     (tmp_path / 'checkpoints' / url.rsplit('/', 1)[1]).write_bytes(b'x')
     announce_downloads(cfg)
     assert 'downloaded before: ' in capsys.readouterr().out
