@@ -1,6 +1,7 @@
 """What the compiled code is built for on this machine, decided once for golu_mm's setup.py and
 for mmcv in tools/setup_env.sh: CPU-only or CUDA kernels, with which nvcc and architectures, and
-a key naming everything that changes the binaries (cache names and stamps).
+a key naming everything that changes the binaries (cache names and stamps), and the C++ standard
+torch's extensions are compiled with (mmcv's setup.py hard-codes an older one).
 
 CUDA is built when torch is a CUDA build and a GPU is visible, or FORCE_CUDA=1; otherwise, or with
 FORCE_CUDA=0, CPU-only. The nvcc is CUDA_HOME's (or CUDA_PATH's), else the one on PATH; its major
@@ -10,6 +11,7 @@ GPUs', else every generation from V100 to Blackwell this nvcc supports, PTX on t
 
 `python tools/build_plan.py` prints the plan as shell assignments, or exits 1 with the reason.
 """
+import inspect
 import os
 import re
 import shutil
@@ -55,8 +57,21 @@ class BuildPlan:
 
     def shell(self) -> str:
         values = dict(GOLU_BUILD_FLAVOUR=self.flavour, GOLU_BUILD_KEY=self.key,
-                      GOLU_CUDA_HOME=self.cuda_home, GOLU_CUDA_ARCH_LIST=self.arch_list)
+                      GOLU_CUDA_HOME=self.cuda_home, GOLU_CUDA_ARCH_LIST=self.arch_list,
+                      GOLU_CXX_STD=torch_cxx_standard())
         return ''.join(f"{name}='{value}'\n" for name, value in values.items())
+
+
+def torch_cxx_standard() -> str:
+    """The C++ standard torch's BuildExtension compiles with when none is given ('17' on torch
+    2.1-2.12, '20' from 2.13), read from its source: the flag is not exposed any other way."""
+    from torch.utils.cpp_extension import BuildExtension
+    found = re.findall(r"'-?std[=:]?c\+\+(\d\d)'|\+ 'c\+\+(\d\d)'", inspect.getsource(BuildExtension))
+    standards = {int(a or b) for a, b in found}
+    if not standards:
+        raise BuildPlanError(f'cannot tell which C++ standard torch {torch.__version__} builds '
+                             'extensions with (torch.utils.cpp_extension changed): report this')
+    return str(max(standards))
 
 
 def _version(text: str) -> Tuple[int, int]:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create or reuse the project's virtual environment (.venv) with the pinned stack, build mmcv
-# 2.1.0 from its sdist once (cached outside the repo), and build golu_mm._C in place.
+# 2.1.0 from its sdist once (tools/install_mmcv.sh, cached outside the repo), and build golu_mm._C
+# in place.
 # Idempotent: each step is skipped while the inputs it depends on are unchanged.
 #
 #   GOLU_VENV    where the venv lives            (default: <repo>/.venv)
@@ -13,9 +14,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${GOLU_VENV:-$ROOT/.venv}
-CACHE=${GOLU_CACHE:-$HOME/.cache/golu_mm}
 PY=$VENV/bin/python
-MMCV_VERSION=2.1.0
 # The Python versions the pinned stack (requirements/constraints.txt) has wheels for; 3.11 is tested.
 SUPPORTED_PYTHONS="3.11 3.12 3.13"
 export MAX_JOBS=${MAX_JOBS:-$(nproc)}
@@ -62,32 +61,14 @@ fi
 plan=$("$PY" "$ROOT/tools/build_plan.py") || die "cannot decide how to build (see above)"
 eval "$plan"
 if [ "$GOLU_BUILD_FLAVOUR" = cuda ]; then
-    build_env=(FORCE_CUDA=1 CUDA_HOME="$GOLU_CUDA_HOME" TORCH_CUDA_ARCH_LIST="$GOLU_CUDA_ARCH_LIST"
-               CPATH="$("$PY" -c 'import glob, os, torch; print(":".join(glob.glob(os.path.join(os.path.dirname(os.path.dirname(torch.__file__)), "nvidia", "*", "include"))))')${CPATH:+:$CPATH}")
+    build_env=(FORCE_CUDA=1)
     say "building CUDA kernels for $GOLU_CUDA_ARCH_LIST with $GOLU_CUDA_HOME"
 else
-    build_env=(FORCE_CUDA=0 CUDA_VISIBLE_DEVICES=)  # hidden GPUs: a cpu artefact has no CUDA ops
+    build_env=(FORCE_CUDA=0 CUDA_VISIBLE_DEVICES=)  # hidden GPUs: a cpu build has no CUDA kernels
 fi
 
-# 2. mmcv: no wheel exists for this torch; its sdist is built once per key (C++20 for torch>=2.13).
-wheel_dir=$CACHE/wheels/mmcv-$MMCV_VERSION-$GOLU_BUILD_KEY
-if [ "$(cat "$VENV/.golu_mmcv" 2>/dev/null)" != "$GOLU_BUILD_KEY" ]; then
-    if ! ls "$wheel_dir"/mmcv-*.whl >/dev/null 2>&1; then
-        say "building mmcv $MMCV_VERSION ($GOLU_BUILD_FLAVOUR ops) from source: about 15-30 minutes on 2 cores (more per CUDA architecture), once per key: $GOLU_BUILD_KEY"
-        src=$CACHE/src && mkdir -p "$src"
-        "${PIP[@]}" download --no-build-isolation --no-deps --no-binary :all: -d "$src" "mmcv==$MMCV_VERSION"
-        work=$(mktemp -d)
-        tar -xzf "$src/mmcv-$MMCV_VERSION.tar.gz" -C "$work"
-        sed -i -e 's/-std=c++14/-std=c++20/g' -e 's/-std=c++17/-std=c++20/g' \
-            "$work/mmcv-$MMCV_VERSION/setup.py"
-        env MMCV_WITH_OPS=1 "${build_env[@]}" \
-            "${PIP[@]}" wheel --no-build-isolation --no-deps -w "$work/wheel" "$work/mmcv-$MMCV_VERSION"
-        mkdir -p "$wheel_dir" && mv "$work"/wheel/mmcv-*.whl "$wheel_dir"/
-        rm -rf "$work"
-    fi
-    "${PIP[@]}" install --force-reinstall --no-deps "$wheel_dir"/mmcv-*.whl
-    echo "$GOLU_BUILD_KEY" > "$VENV/.golu_mmcv"
-fi
+# 2. mmcv: no wheel exists for this torch; built from its sdist once per build key (cached).
+bash "$ROOT/tools/install_mmcv.sh" "$PY"
 
 # 3. The rest of the pinned packages (mmdet and mmseg need mmcv installed first).
 if [ "$(cat "$req_stamp" 2>/dev/null)" != "$req_hash" ]; then

@@ -147,3 +147,10 @@ def test_setup_py_stops_with_the_plans_message_not_torchs(tmp_path):
     ok = subprocess.run([sys.executable, 'setup.py', '--name'], cwd=ROOT, capture_output=True,
                         text=True, timeout=120, env={**os.environ, 'FORCE_CUDA': '0'})
     assert ok.returncode == 0 and ok.stdout.strip().endswith('golu_mm'), ok.stderr
+
+
+def test_cxx_standard_is_the_one_torch_builds_extensions_with():
+    # torch's release notes: extensions are compiled as C++17 up to 2.12 and as C++20 from 2.13.
+    release = tuple(int(part) for part in torch.__version__.split('+')[0].split('.')[:2])
+    assert build_plan.torch_cxx_standard() == ('20' if release >= (2, 13) else '17')
+    assert f"GOLU_CXX_STD='{build_plan.torch_cxx_standard()}'" in build_plan.plan({'FORCE_CUDA': '0'}).shell()

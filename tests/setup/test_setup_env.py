@@ -35,6 +35,8 @@ if 'download' in args:
 if 'wheel' in args:
     target = args[args.index('-w') + 1]
     os.makedirs(target, exist_ok=True)
+    with open(os.path.join(args[-1], 'setup.py')) as source, open(os.environ['PIP_LOG'], 'a') as log:
+        log.write('mmcv setup.py: ' + source.read())
     open(os.path.join(target, 'mmcv-2.1.0-cp311-cp311-linux_x86_64.whl'), 'w').close()
 '''
 
@@ -81,11 +83,13 @@ def test_mmcv_and_extension_follow_the_build_key(fake):
     cuda = setup_env(env, FORCE_CUDA='1', CUDA_HOME=str(tmp / 'cuda-13'))
     assert cuda.returncode == 0, cuda.stdout + cuda.stderr
     cuda_key = build_plan.plan({'FORCE_CUDA': '1', 'CUDA_HOME': str(tmp / 'cuda-13')}).key
-    assert cuda_key.startswith('cuda-') and f'building mmcv 2.1.0 (cuda ops)' in cuda.stdout
+    assert cuda_key.startswith('cuda-') and 'building mmcv 2.1.0 (cuda ops, C++' in cuda.stdout
     assert list((tmp / 'cache' / 'wheels' / f'mmcv-2.1.0-{cuda_key}').glob('mmcv-*.whl'))
     built = [line for line in log.read_text().splitlines() if ' wheel ' in line]
     assert built and 'FORCE_CUDA=1' in built[0] and 'TORCH_CUDA_ARCH_LIST=7.5;' in built[0]
     assert (tmp / 'venv' / '.golu_mmcv').read_text().strip() == cuda_key
+    standard = build_plan.torch_cxx_standard()  # mmcv's C++17 raised to torch's standard only
+    assert f'mmcv setup.py: args = ["-std=c++{standard}"]' in log.read_text()
     assert (tmp / 'venv' / '.golu_extension').read_text().startswith(cuda_key + '-')
 
 
