@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The ecosystem stack (requirements/ecosystem.txt: torch 2.1.2, numpy < 2, mmengine 0.10.7) in its
-# own venv, .eco/venv, and golu_mm built against it in a copy of the sources, .eco/src, so that the
+# The ecosystem stack (requirements/ecosystem.txt: torch 2.1.2, numpy < 2, mmengine 0.10.7, mmdet
+# 3.3.0, mmseg 1.2.2, mmpretrain 1.2.0; mmcv 2.1.0 from tools/install_mmcv.sh, built once per key
+# and cached like the main stack's) in its own venv, .eco/venv, and golu_mm built against it in a copy of the sources, .eco/src, so that the
 # main .venv's in-place extension stays as it is. Idempotent: the venv is reinstalled when the
 # requirements change, the extension rebuilt when the sources or the build plan change.
 #
@@ -28,6 +29,8 @@ if [ "$(cat "$VENV/.golu_requirements" 2>/dev/null)" != "$req_hash" ]; then
     "$PY" -m pip --disable-pip-version-check -q install -r "$ROOT/requirements/ecosystem.txt"
     echo "$req_hash" > "$VENV/.golu_requirements"
 fi
+# mmcv 2.1.0 with its ops (first run: ~21 min on 2 cores; then the cached wheel).
+bash "$ROOT/tools/install_mmcv.sh" "$PY"
 
 # A fresh copy of the tracked and new (not ignored) files; the extension built for this stack is
 # kept beside it and reused while the sources and the build plan are unchanged.

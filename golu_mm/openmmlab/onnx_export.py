@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..analysis.model_cost import interleaved_medians
+from ..ops import torch_compat
 from . import runner
 
 MIN_OPSET = 18  # the lowest opset torch.onnx's default (dynamo) exporter writes
@@ -101,6 +102,9 @@ def export(config: str, out: str, checkpoint: Optional[str] = None, shape=(512, 
     """Export the config's model (see the module docstring for which part) to `out`, run it in
     onnxruntime on an image and compare with PyTorch. Returns what was exported and measured:
     part, outputs, max_abs_error, max_rel_error, torch_s, onnxruntime_s, nodes (op types)."""
+    if not torch_compat.has_dynamo_onnx_export():
+        raise RuntimeError(torch_compat.missing_feature('torch.onnx.export(dynamo=True)',
+                                                        'exporting an OpenMMLab model to ONNX'))
     import onnx
     import onnxruntime as ort
     check_opset(opset)

@@ -2,13 +2,15 @@
 supports torch 2.1 up to the pinned 2.14; each integration is switched on by what the running
 torch has, never by its version string. tests/ops/test_torch_compat.py checks each private hook,
 so that a torch release that changes one fails loudly there."""
+import inspect
 import sys
 
 import torch
 
 __all__ = ['HAS_REGISTER_VMAP', 'COMPILE_WITHOUT_GRAPH_BREAKS', 'HAS_OPCHECK', 'is_compiling', 'functorch_active', 'has_kernel',
            'mark_constant_result', 'register_fake', 'register_vmap', 'register_decomposition',
-           'register_inductor_decomposition', 'opaque_to_compile', 'missing_feature']
+           'register_inductor_decomposition', 'opaque_to_compile', 'missing_feature',
+           'has_dynamo_onnx_export', 'has_export_decompositions']
 
 # torch.library.register_vmap (torch >= 2.4): batching rules for custom operators.
 HAS_REGISTER_VMAP = hasattr(torch.library, 'register_vmap')
@@ -24,7 +26,20 @@ HAS_OPCHECK = hasattr(torch.library, 'opcheck')
 FEATURE_SINCE = {'torch.library.register_vmap': '2.4', 'torch.library.register_fake': '2.4',
                  'torch.library.opcheck': '2.4', 'torch.compile without graph breaks': '2.4',
                  'torch.serialization.add_safe_globals': '2.4',
-                 'torch.onnx.export(dynamo=True)': '2.5', 'torch.export.Dim': '2.2'}
+                 'torch.onnx.export(dynamo=True)': '2.5', 'torch.export.Dim': '2.2',
+                 'torch.export.ExportedProgram.run_decompositions': '2.2'}
+
+
+def has_dynamo_onnx_export() -> bool:
+    """torch.onnx.export(dynamo=True) (torch >= 2.5); before, only the TorchScript exporter.
+    A function, not a constant: reading torch.onnx's signature at `import golu_mm` costs time."""
+    return 'dynamo' in inspect.signature(torch.onnx.export).parameters
+
+
+def has_export_decompositions() -> bool:
+    """torch.export.export and ExportedProgram.run_decompositions (torch >= 2.2)."""
+    export = getattr(torch, 'export', None)
+    return hasattr(getattr(export, 'ExportedProgram', None), 'run_decompositions')
 
 
 def missing_feature(feature: str, needed_for: str) -> str:

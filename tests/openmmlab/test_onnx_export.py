@@ -11,8 +11,12 @@ import torch
 from golu_mm.openmmlab import runner
 from golu_mm.openmmlab.activation_record import model_activations
 from golu_mm.openmmlab.onnx_export import BackboneNeck, SegmentorLogits, export
+from golu_mm.ops import torch_compat
 
 ort = pytest.importorskip('onnxruntime', reason='requirements/export.txt (installed by make setup)')
+# The export tests need the dynamo exporter; on an older torch, its refusal is tested instead.
+needs_dynamo_exporter = pytest.mark.skipif(not torch_compat.has_dynamo_onnx_export(), reason=torch_compat.missing_feature(
+    'torch.onnx.export(dynamo=True)', 'exporting an OpenMMLab model to ONNX'))
 
 ROOT = Path(__file__).resolve().parents[2]
 SEG = str(ROOT / 'configs/demo/deeplabv3_golu_demo.py')
@@ -25,6 +29,7 @@ def onnx_outputs(path, x):
                                                             x.numpy()})]
 
 
+@needs_dynamo_exporter
 def test_deeplabv3_exports_end_to_end(tmp_path):
     result = export(SEG, str(tmp_path / 'seg.onnx'), shape=(96, 128))
     assert result['part'] == 'segmentor (logits)'
@@ -43,6 +48,7 @@ def saved_model(config, path):
     return model
 
 
+@needs_dynamo_exporter
 def test_mask_rcnn_backbone_neck_exports_with_dynamic_shapes(tmp_path):
     out = tmp_path / 'det.onnx'
     model = saved_model(DET, tmp_path / 'det.pth')
@@ -59,6 +65,7 @@ def test_mask_rcnn_backbone_neck_exports_with_dynamic_shapes(tmp_path):
             torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-3)
 
 
+@needs_dynamo_exporter
 def test_trained_checkpoint_is_what_gets_exported(tmp_path):
     model = saved_model(SEG, tmp_path / 'ckpt.pth')
     export(SEG, str(tmp_path / 'seg.onnx'), str(tmp_path / 'ckpt.pth'), shape=(64, 64))
@@ -69,6 +76,7 @@ def test_trained_checkpoint_is_what_gets_exported(tmp_path):
                                rtol=1e-4, atol=1e-4)
 
 
+@needs_dynamo_exporter
 @pytest.mark.parametrize('args,message', [
     (['configs/faster_rcnn_golu.py', 'missing.pth'], 'checkpoint missing.pth does not exist'),
     (['configs/demo/deeplabv3_golu_demo.py', '--opset', '9'], 'opset 9 is not supported'),
@@ -83,6 +91,7 @@ def test_tool_errors_are_clear(tmp_path, args, message):
     assert not (tmp_path / 'x.onnx').exists()
 
 
+@needs_dynamo_exporter
 def test_config_of_another_codebase_is_refused(tmp_path):
     config = tmp_path / 'other.py'
     config.write_text("default_scope = 'mmocr'\nmodel = dict(type='X')\n")
@@ -90,6 +99,7 @@ def test_config_of_another_codebase_is_refused(tmp_path):
         export(str(config), str(tmp_path / 'x.onnx'), shape=(64, 64))
 
 
+@needs_dynamo_exporter
 def test_mmcv_compiled_operators_are_named(tmp_path):
     dcn = {'model.backbone.dcn': dict(type='DCNv2', deform_groups=1, fallback_on_stride=False),
            'model.backbone.stage_with_dcn': (False, True, True, True),
@@ -98,3 +108,11 @@ def test_mmcv_compiled_operators_are_named(tmp_path):
                                          r'mmcv\.ops\.ModulatedDeformConv2dPack'):
         export(DET, str(tmp_path / 'x.onnx'), shape=(64, 64), cfg_options=dcn)
     assert not (tmp_path / 'x.onnx').exists()
+
+
+@pytest.mark.skipif(torch_compat.has_dynamo_onnx_export(), reason='this torch has the dynamo exporter')
+def test_torch_without_the_dynamo_exporter_is_told_which_torch_has_it(tmp_path):
+    with pytest.raises(RuntimeError, match=r'exporting an OpenMMLab model to ONNX needs '
+                                           r'torch.onnx.export\(dynamo=True\).*torch >= 2.5 has it'):
+        export(SEG, str(tmp_path / 'seg.onnx'), shape=(96, 128))
+    assert not (tmp_path / 'seg.onnx').exists()

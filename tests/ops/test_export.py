@@ -6,9 +6,13 @@ import torch
 from torch import nn
 
 from golu_mm import GoLU, golu
+from golu_mm.ops import torch_compat
 
 onnx = pytest.importorskip('onnx', reason='requirements/export.txt (installed by make setup)')
 ort = pytest.importorskip('onnxruntime', reason='requirements/export.txt')
+needs_dynamo_exporter = pytest.mark.skipif(
+    not torch_compat.has_dynamo_onnx_export(),
+    reason=torch_compat.missing_feature('torch.onnx.export(dynamo=True)', 'this test'))
 
 PARAMS = [(1.0, 1.0, 1.0), (0.5, 2.0, 3.0), (0.3, 1.7, 0.9), (1.0, 0.0, 1.0), (1.0, 1.0, 0.0)]
 SPECIAL = [0.0, -0.0, float('inf'), float('-inf'), float('nan'), 1e-30, -1e-30, 88.0, -88.0,
@@ -16,8 +20,9 @@ SPECIAL = [0.0, -0.0, float('inf'), float('-inf'), float('nan'), 1e-30, -1e-30, 
 
 
 def exported(module, x, path, dynamo):
-    torch.onnx.export(module, (x,), str(path), dynamo=dynamo,
-                      **({} if dynamo else {'opset_version': 17}))
+    # torch >= 2.9 exports with dynamo unless told not to; torch < 2.5 has no dynamo argument.
+    chosen = {'dynamo': dynamo} if torch_compat.has_dynamo_onnx_export() else {}
+    torch.onnx.export(module, (x,), str(path), **chosen, **({} if dynamo else {'opset_version': 17}))
     graph = onnx.load(str(path)).graph
     session = ort.InferenceSession(str(path), providers=['CPUExecutionProvider'])
     return graph, session
@@ -53,7 +58,8 @@ def assert_matches(ours, theirs, x, params, dtype):
     assert worst <= 1, f'error up to {worst:.2f}x the tolerance'
 
 
-@pytest.mark.parametrize('dynamo', [True, False], ids=['dynamo', 'torchscript'])
+@pytest.mark.parametrize('dynamo', [pytest.param(True, marks=needs_dynamo_exporter), False],
+                         ids=['dynamo', 'torchscript'])
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64, torch.float16], ids=str)
 @pytest.mark.parametrize('params', PARAMS, ids=lambda p: 'a{}_b{}_g{}'.format(*p))
 def test_golu_exports_to_standard_onnx(tmp_path, dynamo, dtype, params):
@@ -65,6 +71,7 @@ def test_golu_exports_to_standard_onnx(tmp_path, dynamo, dtype, params):
     assert_matches(ours, run(session, x), x, params, dtype)
 
 
+@needs_dynamo_exporter
 def test_functional_golu_inside_a_model_and_dynamic_shapes(tmp_path):
     class Net(nn.Module):
         def __init__(self):
@@ -86,6 +93,8 @@ def test_functional_golu_inside_a_model_and_dynamic_shapes(tmp_path):
             torch.testing.assert_close(run(session, y), net(y), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.skipif(not torch_compat.has_export_decompositions(), reason=torch_compat.missing_feature(
+    'torch.export.ExportedProgram.run_decompositions', 'this test'))
 def test_torch_export_and_decompositions_give_golus_results():
     module = GoLU(0.5, 2.0, 3.0)
     x = inputs(torch.float32)

@@ -73,3 +73,20 @@ def test_missing_feature_names_the_torch_that_has_it():
     message = torch_compat.missing_feature('torch.export.Dim', 'dynamic-shape ONNX export')
     assert 'dynamic-shape ONNX export needs torch.export.Dim' in message
     assert f'torch {torch.__version__} does not have' in message and 'torch >= 2.2' in message
+
+
+def test_export_feature_checks_agree_with_what_torch_does(tmp_path):
+    x = torch.randn(2, 3)
+    if torch_compat.has_dynamo_onnx_export():
+        pytest.importorskip('onnxscript', reason='requirements/export.txt')
+        torch.onnx.export(torch.nn.ReLU(), (x,), str(tmp_path / 'relu.onnx'), dynamo=True)
+        assert (tmp_path / 'relu.onnx').stat().st_size > 0
+    else:
+        with pytest.raises(TypeError, match='dynamo'):
+            torch.onnx.export(torch.nn.ReLU(), (x,), str(tmp_path / 'relu.onnx'), dynamo=True)
+    if torch_compat.has_export_decompositions():
+        program = torch.export.export(torch.nn.ReLU(), (x,)).run_decompositions()
+        torch.testing.assert_close(program.module()(x), torch.relu(x))
+    else:
+        assert not hasattr(getattr(torch, 'export', None), 'ExportedProgram') or \
+            not hasattr(torch.export.ExportedProgram, 'run_decompositions')
