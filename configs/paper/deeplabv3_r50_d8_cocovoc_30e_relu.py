@@ -12,7 +12,8 @@
 # the backbone's ImageNet weights are torchvision's ReLU ones unless backbone_checkpoint names a
 # per-activation pretraining (configs/pretrain/), as the paper's were.
 _base_ = ['mmseg::_base_/models/deeplabv3_r50-d8.py', 'mmseg::_base_/default_runtime.py']
-custom_imports = dict(imports=['golu_mm.openmmlab.mmseg_models'], allow_failed_imports=False)
+custom_imports = dict(imports=['golu_mm.openmmlab.mmseg_models', 'golu_mm.openmmlab.mmseg_datasets'],
+                      allow_failed_imports=False)
 
 act_cfg = dict(type='ReLU')
 # Every checkpoint records the model's activations; loading one trained with others is refused

@@ -2,8 +2,7 @@
 
 Backbones (ActResNet, ActResNetV1d, ActResNeXt) use act_cfg in the stem and every block; the heads
 (ActRPNHead, ActShared2FCBBoxHead, ActFCNMaskHead, ActRetinaHead) are for the "whole model"
-setting. With the
-default act_cfg (ReLU) each behaves exactly like its upstream class.
+setting. With the default act_cfg (ReLU) each behaves exactly like its upstream class.
 """
 from typing import Tuple
 
@@ -15,11 +14,22 @@ from mmdet.models.roi_heads.mask_heads import FCNMaskHead
 from mmdet.registry import MODELS
 from torch import Tensor
 
-from .swap import RELU, ActCfgMixin, register_act_backbones
+from .swap import RELU, ActCfgMixin, ResNetActCfgMixin
 
 
-ActResNet, ActResNetV1d, ActResNeXt = register_act_backbones(
-    MODELS, __name__, ResNet, ResNetV1d, ResNeXt)
+@MODELS.register_module(force=True)
+class ActResNet(ResNetActCfgMixin, ResNet):
+    """mmdet's ResNet with `act_cfg` in the stem and every block (ResNetActCfgMixin)."""
+
+
+@MODELS.register_module(force=True)
+class ActResNetV1d(ResNetActCfgMixin, ResNetV1d):
+    """mmdet's ResNetV1d with `act_cfg` in the stem and every block (ResNetActCfgMixin)."""
+
+
+@MODELS.register_module(force=True)
+class ActResNeXt(ResNetActCfgMixin, ResNeXt):
+    """mmdet's ResNeXt with `act_cfg` in the stem and every block (ResNetActCfgMixin)."""
 
 
 @MODELS.register_module(force=True)

@@ -5,7 +5,19 @@ its V1c/V1d deep stems are ConvModules (golu_mm.openmmlab.pretrained converts th
 from mmpretrain.models.backbones import ResNet, ResNetV1c, ResNetV1d
 from mmpretrain.registry import MODELS
 
-from .swap import register_act_backbones
+from .swap import ResNetActCfgMixin
 
-ActResNet, ActResNetV1c, ActResNetV1d = register_act_backbones(
-    MODELS, __name__, ResNet, ResNetV1c, ResNetV1d)
+
+@MODELS.register_module(force=True)
+class ActResNet(ResNetActCfgMixin, ResNet):
+    """mmpretrain's ResNet with `act_cfg` in the stem and every block (ResNetActCfgMixin)."""
+
+
+@MODELS.register_module(force=True)
+class ActResNetV1c(ResNetActCfgMixin, ResNetV1c):
+    """mmpretrain's ResNetV1c with `act_cfg` in the stem and every block (ResNetActCfgMixin)."""
+
+
+@MODELS.register_module(force=True)
+class ActResNetV1d(ResNetActCfgMixin, ResNetV1d):
+    """mmpretrain's ResNetV1d with `act_cfg` in the stem and every block (ResNetActCfgMixin)."""

@@ -98,17 +98,3 @@ class ResNetActCfgMixin(ActCfgMixin):
             self._is_init = True
             return
         super().init_weights()
-
-
-def register_act_backbones(registry, module: str, *upstream: type) -> Tuple[type, ...]:
-    """For each upstream ResNet-family class, ``Act<Name>``: the class with `act_cfg`
-    (ResNetActCfgMixin), registered in the codebase's MODELS `registry` and defined in `module`
-    (the adapter module that binds the returned classes to those names)."""
-    classes = []
-    for cls in upstream:
-        name = f'Act{cls.__name__}'
-        act_cls = type(name, (ResNetActCfgMixin, cls), {
-            '__module__': module, '__qualname__': name,
-            '__doc__': f"{cls.__module__.split('.')[0]}'s {cls.__name__} with `act_cfg`."})
-        classes.append(registry.register_module(module=act_cls, force=True))
-    return tuple(classes)
