@@ -12,9 +12,7 @@ Needs only torch and golu_mm (runs on a bare GPU box).
 """
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -22,41 +20,20 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import golu_mm  # noqa: E402
+from golu_mm.analysis.timing import median_seconds  # noqa: E402
+from golu_mm.nn.activations import ACTIVATIONS, golu_formula  # noqa: E402
 
-
-def golu_eager(x):
-    return x * torch.exp(-torch.exp(-x))
-
-
-ACTIVATIONS = {
-    'relu': F.relu,
-    'gelu': F.gelu,
-    'silu': F.silu,
-    'mish': F.mish,
-    'golu_eager': golu_eager,
-    'golu_compiled': torch.compile(golu_eager, dynamic=False),
-    'golu_mm': golu_mm.golu,
-}
+# The table's functions ('GoLU' is golu_mm's operator), and GoLU's formula in torch ops, eager and
+# through torch.compile.
+FUNCTIONS = {**{name: act.function for name, act in ACTIVATIONS.items()},
+             'GoLU-formula': golu_formula,
+             'GoLU-formula-compiled': torch.compile(golu_formula, dynamic=False)}
 SIZES = {'64K': 1 << 16, '1M': 1 << 20, '16M': 1 << 24, '64M': 1 << 26}
 
 
-def sync(device):
-    if device == 'cuda':
-        torch.cuda.synchronize()
-
-
-def timed(fn, device, repeats):
+def timed(fn, repeats):
     """Median wall time of fn() in milliseconds, after two warm-up calls."""
-    fn()
-    fn()
-    times = []
-    for _ in range(repeats):
-        sync(device)
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+    return median_seconds(fn, steps=repeats, warmup=2) * 1e3
 
 
 def peak_extra_bytes(fn, device):
@@ -82,7 +59,7 @@ def peak_extra_bytes(fn, device):
 
 
 def measure(name, fn, numel, dtype, device, repeats):
-    if name == 'golu_compiled':
+    if name == 'GoLU-formula-compiled':
         # A fresh compilation per size and dtype: past dynamo's recompile limit (8) the compiled
         # function silently runs eagerly.
         torch._dynamo.reset()
@@ -99,8 +76,8 @@ def measure(name, fn, numel, dtype, device, repeats):
         xg.grad = None
 
     return {'activation': name, 'device': device, 'dtype': str(dtype).replace('torch.', ''),
-            'numel': numel, 'forward_ms': timed(forward, device, repeats),
-            'forward_backward_ms': timed(forward_backward, device, repeats),
+            'numel': numel, 'forward_ms': timed(forward, repeats),
+            'forward_backward_ms': timed(forward_backward, repeats),
             'peak_extra_mb': peak_extra_bytes(forward_backward, device) / 2**20}
 
 
@@ -121,8 +98,8 @@ def input_range_rows(device, dtype, numel, repeats):
         x = x.to(dtype)
         grad = torch.randn_like(x)
         rows.append({'range': name, 'device': device, 'dtype': str(dtype).replace('torch.', ''),
-                     'forward_ms': timed(lambda: golu_mm.golu(x), device, repeats),
-                     'backward_ms': timed(lambda: torch.ops.golu_mm.golu_backward(grad, x), device,
+                     'forward_ms': timed(lambda: golu_mm.golu(x), repeats),
+                     'backward_ms': timed(lambda: torch.ops.golu_mm.golu_backward(grad, x),
                                           repeats)})
     rows = rows[1:]
     for r in rows:
@@ -158,7 +135,7 @@ def cuda_bandwidth(numel, dtype, repeats):
     result = {'device_name': props.name, 'theoretical_peak_gbs': theoretical,
               'dtype': str(dtype).replace('torch.', ''), 'numel': numel}
     for name, (fn, nbytes) in kernels.items():
-        result[f'{name}_gbs'] = nbytes / (timed(fn, 'cuda', repeats) / 1e3) / 1e9
+        result[f'{name}_gbs'] = nbytes / (timed(fn, repeats) / 1e3) / 1e9
     peak = theoretical or result['copy_gbs']
     result['golu_forward_fraction_of_peak'] = result['golu_mm_forward_gbs'] / peak
     result['golu_backward_fraction_of_peak'] = result['golu_mm_backward_gbs'] / peak
@@ -166,7 +143,7 @@ def cuda_bandwidth(numel, dtype, repeats):
 
 
 def with_ratios(rows):
-    silu = {(r['device'], r['dtype'], r['numel']): r for r in rows if r['activation'] == 'silu'}
+    silu = {(r['device'], r['dtype'], r['numel']): r for r in rows if r['activation'] == 'SiLU'}
     for r in rows:
         base = silu[(r['device'], r['dtype'], r['numel'])]
         for key in ('forward_ms', 'forward_backward_ms', 'peak_extra_mb'):
@@ -192,9 +169,9 @@ def summary(rows):
     by_key = {(r['device'], r['dtype'], r['numel'], r['activation']): r for r in rows}
     lines = []
     for (device, dtype, numel, name), r in by_key.items():
-        compiled = by_key.get((device, dtype, numel, 'golu_compiled'))
-        eager = by_key.get((device, dtype, numel, 'golu_eager'))
-        if name != 'golu_mm' or not (compiled and eager):
+        compiled = by_key.get((device, dtype, numel, 'GoLU-formula-compiled'))
+        eager = by_key.get((device, dtype, numel, 'GoLU-formula'))
+        if name != 'GoLU' or not (compiled and eager):
             continue
         lines.append(
             f'{device} {dtype} n={numel}: golu_mm fwd {r["forward_vs_silu"]:.2f}x SiLU, '
@@ -212,15 +189,15 @@ def main(argv=None):
     parser.add_argument('--sizes', nargs='+', default=list(SIZES), choices=list(SIZES))
     parser.add_argument('--dtypes', nargs='+', default=['float32', 'bfloat16'])
     parser.add_argument('--devices', nargs='+', default=None, help='default: cpu and cuda if any')
-    parser.add_argument('--activations', nargs='+', default=list(ACTIVATIONS),
-                        choices=list(ACTIVATIONS))
+    parser.add_argument('--activations', nargs='+', default=list(FUNCTIONS),
+                        choices=list(FUNCTIONS))
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--range-dtypes', nargs='*', default=['float32', 'bfloat16', 'float64'],
                         help='dtypes of the input-range rows (none: --range-dtypes with no value)')
     parser.add_argument('--json', type=Path, help='also write the results here')
     args = parser.parse_args(argv)
     devices = args.devices or ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
-    names = list(dict.fromkeys(['silu'] + args.activations))
+    names = list(dict.fromkeys(['SiLU'] + args.activations))
 
     print(f'torch {torch.__version__}, threads {torch.get_num_threads()}, golu_mm backends '
           f'{golu_mm.backends()}' + (f', {torch.cuda.get_device_name()}' if 'cuda' in devices else ''))
@@ -229,7 +206,7 @@ def main(argv=None):
         for dtype in (getattr(torch, d) for d in args.dtypes):
             for size in args.sizes:
                 for name in names:
-                    rows.append(measure(name, ACTIVATIONS[name], SIZES[size], dtype, device,
+                    rows.append(measure(name, FUNCTIONS[name], SIZES[size], dtype, device,
                                         args.repeats))
                 if device == 'cuda':
                     bandwidth.append(cuda_bandwidth(SIZES[size], dtype, args.repeats))

@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from golu_mm.analysis.model_cost import ACTIVATIONS, VARIANTS, compare, swap_relus, table  # noqa: E402
+from golu_mm.analysis.model_cost import MODULES, VARIANTS, compare, table  # noqa: E402
+from golu_mm.nn.activations import replace_modules  # noqa: E402
 from golu_mm import GoLU  # noqa: E402
 from golu_mm.nn import fuse_resnet  # noqa: E402
 
@@ -31,8 +32,8 @@ def config_case(config, act, shape, batch, device):
     """(build, loss, infer) for the config's backbone (+ neck) with activation `act`."""
     from mmengine import Config
 
-    from golu_mm.analysis.sweep import activation_options
-    from golu_mm.openmmlab import runner
+    from golu_mm.openmmlab.sweep import activation_options
+    from golu_mm.openmmlab import apis
     name = act.split('-')[0]
     keys = [option.split('=')[0][:-len('.type')]
             for option in activation_options(Config.fromfile(config), name)]
@@ -40,9 +41,9 @@ def config_case(config, act, shape, batch, device):
     options = {key: act_cfg for key in keys}
     if act.endswith(VARIANTS):
         options['model.backbone.fuse_bn_golu'] = False
-    model, _ = runner.build_model(config, cfg_options=options)
+    model, _ = apis.build_model(config, cfg_options=options)
     if act == 'GoLU-formula':
-        swap_relus(model, ACTIVATIONS[act], kind=GoLU)
+        replace_modules(model, MODULES[act], kind=GoLU)
     parts = torch.nn.Sequential(model.backbone, *([model.neck] if model.with_neck else []))
     x = torch.randn(batch, 3, *shape, device=device)
     return parts.to(device), lambda m: sum(f.float().mean() for f in m(x)), lambda m: m(x)
@@ -65,7 +66,7 @@ def torchvision_case(name, act, shape, batch, device):
         model = segmentation.deeplabv3_resnet50(weights=None, weights_backbone=None,
                                                 num_classes=21, aux_loss=True)
         body = model.backbone
-    swap_relus(body if body is not None else model, ACTIVATIONS[act])
+    replace_modules(body if body is not None else model, MODULES[act])
     if act == 'GoLU':
         fuse_resnet(model)  # BN -> GoLU in the stem and the residual blocks
     model.to(device)
@@ -112,7 +113,7 @@ def main(argv=None):
                         help='torchvision models instead of a config')
     parser.add_argument('--activations', nargs='+',
                         default=['ReLU', 'GoLU', 'GoLU-unfused', 'GELU', 'SiLU'],
-                        choices=list(ACTIVATIONS))
+                        choices=list(MODULES))
     parser.add_argument('--shape', nargs=2, type=int, default=None, metavar=('H', 'W'))
     parser.add_argument('--batch', type=int, default=2)
     parser.add_argument('--steps', type=int, default=10)

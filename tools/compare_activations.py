@@ -29,7 +29,7 @@ import golu_mm  # noqa: E402
 from golu_mm.analysis import aggregate, differences, plot_curves, write_table  # noqa: E402
 from golu_mm.analysis.run_record import StaleRunError  # noqa: E402
 from golu_mm.analysis.run_record import FAILED  # noqa: E402
-from golu_mm.analysis.sweep import PRETRAIN_PREFIX, Stage, read_scalars, run_sweep  # noqa: E402
+from golu_mm.openmmlab.sweep import PRETRAIN_PREFIX, Stage, read_scalars, run_sweep  # noqa: E402
 
 
 def train_command(args, config, run_dir, options, resume=False):
@@ -72,7 +72,7 @@ def main(argv=None):
 
     from golu_mm.openmmlab.config_checks import (ConfigError, from_scratch_problems,
                                                  merge_options, parse_options)
-    from golu_mm.openmmlab.runner import codebase_of
+    from golu_mm.openmmlab.apis import codebase_of
 
     def stage(config, options):
         if not Path(config).is_file():
@@ -134,5 +134,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    from golu_mm.openmmlab.runner import run_tool
+    from golu_mm.openmmlab.apis import run_tool
     run_tool(main)

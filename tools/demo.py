@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from golu_mm.analysis import plot_activation_distributions, plot_activation_functions  # noqa
 from golu_mm.data import config_options, generate, generate_classification  # noqa: E402
-from golu_mm.openmmlab import runner  # noqa: E402
+from golu_mm.openmmlab import apis  # noqa: E402
 
 TASKS = {
     'det': dict(config='configs/demo/mask_rcnn_golu_demo.py', model='Mask R-CNN',
@@ -46,7 +46,7 @@ def untrained_checkpoint(config, opts, work_dir):
 
     from golu_mm.openmmlab.activation_record import model_activations
     set_random_seed(0)
-    model, _ = runner.build_model(config, cfg_options=opts)
+    model, _ = apis.build_model(config, cfg_options=opts)
     model.init_weights()
     path = Path(work_dir) / 'untrained.pth'
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,9 +57,9 @@ def untrained_checkpoint(config, opts, work_dir):
 
 def train_and_test(config, work_dir, opts, iters):
     """Train `config` for `iters` iterations, evaluate its last checkpoint; (metrics, checkpoint)."""
-    runner.train(config, work_dir=str(work_dir), cfg_options=opts)
+    apis.train(config, work_dir=str(work_dir), cfg_options=opts)
     checkpoint = str(Path(work_dir) / f'iter_{iters}.pth')
-    return runner.test(config, checkpoint, work_dir=str(work_dir), cfg_options=opts), checkpoint
+    return apis.test(config, checkpoint, work_dir=str(work_dir), cfg_options=opts), checkpoint
 
 
 def pretrain_demo(args, work_dir, start):
@@ -136,7 +136,7 @@ def main(argv=None):
     else:
         say('2/4', 'no training (--iters 0): evaluating the randomly initialised model')
         checkpoint = untrained_checkpoint(config, opts, work_dir)
-        metrics = runner.test(config, checkpoint, work_dir=str(work_dir), cfg_options=opts)
+        metrics = apis.test(config, checkpoint, work_dir=str(work_dir), cfg_options=opts)
     trained_s = time.time() - start
 
     say('3/4', f'evaluated {checkpoint} on the validation scenes')
@@ -144,10 +144,10 @@ def main(argv=None):
     say('4/4', 'plots')
     plots = work_dir / 'plots'
     plot_activation_functions(plots / 'activation_functions.png')
-    model, cfg = runner.build_model(config, checkpoint, cfg_options=opts)
+    model, cfg = apis.build_model(config, checkpoint, cfg_options=opts)
     image = sorted((Path(args.data_root) / ('coco/val' if args.task == 'det'
                                             else 'ade/images/validation')).glob('*.png'))[0]
-    plot_activation_distributions(model.backbone, runner.image_tensor(image, model),
+    plot_activation_distributions(model.backbone, apis.image_tensor(image, model),
                                   plots / 'activation_distribution.png',
                                   title=f'GoLU backbone outputs per layer: {image.name}')
 
@@ -165,4 +165,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    runner.run_tool(main)
+    apis.run_tool(main)

@@ -26,7 +26,7 @@ def main(argv=None):
     if args.kind == 'functions':
         path = plot_activation_functions(args.out)
     else:
-        from golu_mm.openmmlab.runner import build_model, image_tensor
+        from golu_mm.openmmlab.apis import build_model, image_tensor
         model, cfg = build_model(args.config, args.checkpoint)
         act = cfg.model.backbone.get('act_cfg', {}).get('type', 'ReLU')
         path = plot_activation_distributions(model.backbone, image_tensor(args.image, model),

@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from golu_mm.openmmlab import runner  # noqa: E402
+from golu_mm.openmmlab import apis  # noqa: E402
 
 
 def main(argv=None):
-    args = runner.tool_arguments(argparse.ArgumentParser(description=__doc__), 'test', argv)
-    runner.test(args.config, args.checkpoint, work_dir=args.work_dir, out=args.out,
+    args = apis.tool_arguments(argparse.ArgumentParser(description=__doc__), 'test', argv)
+    apis.test(args.config, args.checkpoint, work_dir=args.work_dir, out=args.out,
                 show_dir=args.show_dir, cfg_options=args.cfg_options, launcher=args.launcher,
                 non_strict=args.non_strict,
                 allow_activation_mismatch=args.allow_activation_mismatch, show=args.show,
@@ -23,4 +23,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    runner.run_tool(main)
+    apis.run_tool(main)

@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from golu_mm.openmmlab import runner  # noqa: E402
+from golu_mm.openmmlab import apis  # noqa: E402
 
 
 def main(argv=None):
-    args = runner.tool_arguments(argparse.ArgumentParser(description=__doc__), 'train', argv)
-    runner.train(args.config, work_dir=args.work_dir, resume=args.resume, amp=args.amp,
+    args = apis.tool_arguments(argparse.ArgumentParser(description=__doc__), 'train', argv)
+    apis.train(args.config, work_dir=args.work_dir, resume=args.resume, amp=args.amp,
                  cfg_options=args.cfg_options, launcher=args.launcher,
                  non_strict=args.non_strict,
                  allow_activation_mismatch=args.allow_activation_mismatch,
@@ -23,4 +23,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    runner.run_tool(main)
+    apis.run_tool(main)

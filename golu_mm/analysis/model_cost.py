@@ -6,29 +6,22 @@ model's parameters or buffers (a conv saves its input, an in-place ReLU its outp
 the next conv's input: one storage). Only torch is needed: this runs on a bare GPU box
 (tools/benchmark_model.py --torchvision).
 """
-import statistics
-import time
 from typing import Callable, Dict, Tuple
 
 import torch
 from torch import nn
 
 from ..nn import GoLU
+from ..nn.activations import ACTIVATIONS, GoLUFormula
+from .timing import interleaved_medians
 
 
-class GoLUFormula(nn.Module):
-    """GoLU as the plain formula x * exp(-exp(-x)) in torch ops: what torch.compile's inductor
-    fuses by itself, to set beside the custom operator (tools/benchmark_model.py --compile)."""
-
-    def forward(self, x):
-        return x * torch.exp(-torch.exp(-x))
-
-
-# 'GoLU' runs BN -> GoLU fused where the model allows it (Act* backbones, fuse_resnet),
-# 'GoLU-unfused' the same modules one after the other, 'GoLU-formula' the formula in torch ops.
-ACTIVATIONS: Dict[str, Callable[[], nn.Module]] = {
-    'ReLU': lambda: nn.ReLU(inplace=True), 'GoLU': GoLU, 'GoLU-unfused': GoLU,
-    'GoLU-formula': GoLUFormula, 'GELU': nn.GELU, 'SiLU': nn.SiLU, 'Mish': nn.Mish}
+# The table's modules, and two GoLU variants: 'GoLU' runs BN -> GoLU fused where the model allows
+# it (Act* backbones, fuse_resnet), 'GoLU-unfused' the same modules one after the other,
+# 'GoLU-formula' the formula in torch ops (what inductor fuses by itself; --compile).
+MODULES: Dict[str, Callable[[], nn.Module]] = {
+    **{name: act.module for name, act in ACTIVATIONS.items()},
+    'GoLU-unfused': GoLU, 'GoLU-formula': GoLUFormula}
 VARIANTS = ('-unfused', '-formula')  # run with GoLU modules, then unfused or swapped
 
 
@@ -47,40 +40,6 @@ def saved_activation_bytes(model: nn.Module, step: Callable[[], torch.Tensor]) -
         loss = step()
     del loss
     return sum(saved.values())
-
-
-def _seconds(fn: Callable[[], object]) -> float:
-    cuda = torch.cuda.is_available()
-    if cuda:
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if cuda:
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
-
-
-def interleaved_medians(fns: Dict[str, Callable[[], object]], steps: int = 10,
-                        warmup: int = 2) -> Dict[str, float]:
-    """Median wall time of each fn over `steps` rounds after `warmup`, the fns taking turns within
-    each round, so that a slow spell of a shared machine hits them all alike."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times: Dict[str, list] = {name: [] for name in fns}
-    for _ in range(steps):
-        for name, fn in fns.items():
-            times[name].append(_seconds(fn))
-    return {name: statistics.median(values) for name, values in times.items()}
-
-
-def swap_relus(module: nn.Module, make: Callable[[], nn.Module], kind: type = nn.ReLU) -> int:
-    """Replace every `kind` module (nn.ReLU) inside `module` by make(); returns how many."""
-    slots = [(parent, name) for parent in module.modules()
-             for name, child in parent.named_children() if type(child) is kind]
-    for parent, name in slots:
-        setattr(parent, name, make())
-    return len(slots)
 
 
 def train_step(model: nn.Module, loss: Callable[[nn.Module], torch.Tensor]):

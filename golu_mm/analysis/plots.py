@@ -5,21 +5,12 @@ from pathlib import Path
 from typing import Dict
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..ops import golu
-from ..ops.reference import golu_gate
+from ..nn.activations import ACTIVATIONS
 
-# name: (function, gate g with f(x) = x * g(x))
-ACTIVATIONS = {
-    'ReLU': (F.relu, lambda x: (x > 0).to(x.dtype)),
-    'GELU': (F.gelu, lambda x: 0.5 * (1 + torch.erf(x / 2 ** 0.5))),
-    'SiLU': (F.silu, torch.sigmoid),
-    'Mish': (F.mish, lambda x: torch.tanh(F.softplus(x))),
-    'GoLU': (golu, golu_gate),
-}
-ACTIVATION_MODULES = (nn.ReLU, nn.GELU, nn.SiLU, nn.Mish)
+# the module classes of the table's activations (GoLU's included)
+ACTIVATION_MODULES = tuple(type(act.module()) for act in ACTIVATIONS.values())
 
 
 def pyplot():
@@ -44,7 +35,8 @@ def plot_activation_functions(path, x_range=(-5.0, 3.0)) -> Path:
     plt = pyplot()
     x = torch.linspace(*x_range, 801, dtype=torch.float64, requires_grad=True)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    for name, (fn, gate) in ACTIVATIONS.items():
+    for name, act in ACTIVATIONS.items():
+        fn, gate = act.function, act.gate
         y = fn(x)
         (dy,) = torch.autograd.grad(y.sum(), x)
         xs = x.detach().numpy()
@@ -65,11 +57,11 @@ def activation_outputs(model: nn.Module, inputs: torch.Tensor) -> Dict[str, torc
     """Outputs of every activation module of `model` for one forward pass, by module name
     (a module applied several times, like a ResNet block's relu, gets one entry per call; fused
     BN → GoLU nodes run unfused for it)."""
-    from ..nn import GoLU, unfused
+    from ..nn import unfused
     outputs: Dict[str, torch.Tensor] = {}
     handles = []
     for name, module in model.named_modules():
-        if isinstance(module, ACTIVATION_MODULES + (GoLU,)):
+        if isinstance(module, ACTIVATION_MODULES):
             def hook(_, __, out, name=name):
                 key, k = name, 1
                 while key in outputs:

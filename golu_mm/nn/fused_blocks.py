@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from .golu import GoLU
 from .norm_golu import fusable, norm_golu
 
-__all__ = ['FusedBlockMixin', 'fuse_block', 'fuse_resnet', 'unfused']
+__all__ = ['FusedBlockMixin', 'fuse_block', 'fuse_resnet', 'run_fused', 'unfused']
 
 
 class FusedBlockMixin:
@@ -45,6 +45,19 @@ class FusedBlockMixin:
         if getattr(self, 'with_cp', False) and x.requires_grad:
             return cp.checkpoint(fused, x, use_reentrant=False)
         return fused(x)
+
+
+def run_fused(layers, x: Tensor) -> Tensor:
+    """Run a sequence of modules (a ResNet stem), each BatchNorm → GoLU pair as one fused
+    norm_golu node where `fusable`, every other module as it is."""
+    layers = list(layers)
+    i = 0
+    while i < len(layers):
+        if i + 1 < len(layers) and fusable(layers[i], layers[i + 1], x):
+            x, i = norm_golu(layers[i], layers[i + 1], x), i + 2
+        else:
+            x, i = layers[i](x), i + 1
+    return x
 
 
 def _identity(downsample, x: Tensor):

@@ -21,7 +21,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 from torch import nn
 
-from .checked_runner import CheckpointError
+from .checkpoint import CheckpointError
 
 META_KEY = 'activations'
 ALLOW_KEY = 'allow_activation_mismatch'  # config key, and init_cfg key for a backbone

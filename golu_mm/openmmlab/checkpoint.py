@@ -1,4 +1,6 @@
-"""Loading mmengine checkpoints safely on every supported torch: with ``weights_only=True``
+"""Reading checkpoints: safely, checked, and with errors that name the file and the fix.
+
+Safely on every supported torch: with ``weights_only=True``
 (torch's default from 2.6, asked for explicitly here) and an allow-list (torch >= 2.4), or on older
 torch through a restricted unpickler that allows the same and nothing else.
 
@@ -9,21 +11,28 @@ and references to HistoryBuffer's statistics methods, which pickle as ``getattr(
 lets any checkpoint file run code), allow-list exactly those: HistoryBuffer, the numpy types, and
 in place of ``getattr`` a function that only resolves HistoryBuffer's statistics methods. A
 checkpoint asking for anything else still fails to load.
+
+Checked: read_checkpoint names a missing, empty, corrupt (CRC-32), truncated or undownloadable
+file; mismatch lists what of a state_dict does not fit a model.
 """
 import _compat_pickle
 import codecs
 import collections
+import glob
 import os
 import os.path as osp
 import pickle
+import re
 import types
 import urllib.parse
+import zipfile
+from typing import List, Optional
 
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
-from mmengine.runner import checkpoint as mmengine_checkpoint
-from mmengine.runner.checkpoint import CheckpointLoader
+
+from .mmengine_private import load_checkpoint_object, route_checkpoint_loading
 
 
 def history_buffer_method(owner, name):
@@ -135,8 +144,160 @@ def allow_mmengine_checkpoints() -> None:
     if hasattr(torch.serialization, 'add_safe_globals'):
         torch.serialization.add_safe_globals(
             [HistoryBuffer, (history_buffer_method, 'builtins.getattr'), *_numpy_globals()])
-    CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
-    CheckpointLoader.register_scheme(prefixes=('http://', 'https://'), force=True)(load_from_http)
-    # mmengine's torchvision://, open-mmlab://, ... loaders call these two by module-level name
-    mmengine_checkpoint.load_from_local = load_from_local
-    mmengine_checkpoint.load_from_http = load_from_http
+    route_checkpoint_loading(load_from_local, load_from_http)
+
+
+SHOWN_KEYS = 5
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used as asked, with the file and the fix."""
+
+
+class UnreadableCheckpointError(CheckpointError):
+    """A checkpoint file that is missing, empty, truncated or not a checkpoint at all."""
+
+
+REMOTE_HINT = ('offline? Download it where there is network, then name the local file '
+               '(--cfg-options backbone_checkpoint=/path/to/file.pth for a backbone, '
+               'load_from=/path/to/file.pth for a whole model)')
+
+
+def remote_checkpoint_url(filename: str) -> Optional[str]:
+    """The URL mmengine downloads a `scheme://name` checkpoint from (None if it cannot tell)."""
+    from mmengine.runner import checkpoint as ckpt
+    scheme, _, name = filename.partition('://')
+    try:
+        if scheme in ('http', 'https'):
+            return filename
+        if scheme in ('torchvision', 'modelzoo'):
+            return ckpt.get_torchvision_models().get(name)
+        if scheme in ('open-mmlab', 'openmmlab'):
+            name = ckpt.get_deprecated_model_names().get(name, name)
+            url = ckpt.get_external_models().get(name)
+            return url if url and url.startswith(('http://', 'https://')) else None
+        if scheme == 'mmcls':
+            return ckpt.get_mmcls_models().get(name)
+    except Exception:  # noqa: BLE001 (an unknown name: mmengine reports it when loading)
+        return None
+    return None
+
+
+def cached_download(url: str) -> str:
+    """Where mmengine keeps a downloaded checkpoint (torch hub's checkpoints directory)."""
+    return osp.join(torch.hub.get_dir(), 'checkpoints', osp.basename(url.split('?')[0]))
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    import http.client
+    import socket
+    import urllib.error
+    while exc is not None:
+        if isinstance(exc, (urllib.error.URLError, ConnectionError, socket.timeout,
+                            http.client.HTTPException)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def check_integrity(filename: str) -> None:
+    """UnreadableCheckpointError when a checkpoint in torch's zip format has a member whose bytes
+    fail the CRC-32 stored beside them (torch.load does not check: a flipped bit in a weight
+    loads silently). Other files (the legacy format) are left to the loader."""
+    if not zipfile.is_zipfile(filename):
+        return
+    try:
+        with zipfile.ZipFile(filename) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise UnreadableCheckpointError(f'checkpoint {filename} is corrupt or truncated '
+                                        f'({type(exc).__name__}: {exc})') from exc
+    if bad is not None:
+        raise UnreadableCheckpointError(
+            f'checkpoint {filename} is corrupt: {bad} fails its CRC-32 check (bytes changed '
+            'after it was written: a copy or disk error?)')
+
+
+def read_checkpoint(filename: str, map_location='cpu') -> dict:
+    """The checkpoint dict in `filename`, or UnreadableCheckpointError naming the file (a
+    failed download of a remote one said as such). Loading goes through safe_load: a file that
+    asks to run code is refused here too."""
+    remote = '://' in filename
+    if not remote:
+        if not osp.isfile(filename):
+            raise UnreadableCheckpointError(f'checkpoint {filename} does not exist')
+        if osp.getsize(filename) == 0:
+            raise UnreadableCheckpointError(f'checkpoint {filename} is empty (0 bytes)')
+        check_integrity(filename)
+    try:
+        checkpoint = load_checkpoint_object(filename, map_location)
+    except pickle.UnpicklingError as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UnreadableCheckpointError(
+            f'checkpoint {filename} cannot be loaded safely or is not a checkpoint: '
+            f'{first_line}') from exc
+    except Exception as exc:  # noqa: BLE001 (random bytes fail in many ways: all say "corrupt")
+        if remote and _is_network_error(exc):
+            url = remote_checkpoint_url(filename)
+            raise UnreadableCheckpointError(
+                f'cannot download checkpoint {filename}' + (f' ({url})' if url else '') +
+                f': {type(exc).__name__}: {exc}; {REMOTE_HINT}') from exc
+        raise UnreadableCheckpointError(f'checkpoint {filename} is corrupt or truncated '
+                                        f'({type(exc).__name__}: {exc})') from exc
+    if not isinstance(checkpoint, dict):
+        raise UnreadableCheckpointError(f'checkpoint {filename} holds a '
+                                        f'{type(checkpoint).__name__}, not a state dict')
+    return checkpoint
+
+
+def revised_state_dict(checkpoint: dict, revise_keys) -> dict:
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    for pattern, replacement in revise_keys:
+        state_dict = collections.OrderedDict((re.sub(pattern, replacement, k), v)
+                                 for k, v in state_dict.items())
+    return state_dict
+
+
+def mismatch(model, state_dict: dict) -> List[str]:
+    """What differs between the model's state_dict and a checkpoint's: missing and unexpected
+    keys, and shape mismatches, each with its first few keys. Empty when they match."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    shapes = [f'{k} {tuple(v.shape)} in the checkpoint, {tuple(own[k].shape)} in the model'
+              for k, v in state_dict.items()
+              if k in own and hasattr(v, 'shape') and tuple(v.shape) != tuple(own[k].shape)]
+    problems = []
+    for what, keys in (('missing', missing), ('unexpected', unexpected),
+                       ('shape mismatch', shapes)):
+        if keys:
+            more = f', ... ({len(keys) - SHOWN_KEYS} more)' if len(keys) > SHOWN_KEYS else ''
+            problems.append(f'{len(keys)} {what}: {", ".join(keys[:SHOWN_KEYS])}{more}')
+    return problems
+
+
+def mismatch_error(model, state_dict: dict, filename: str):
+    """A CheckpointError naming what of `filename` does not match the model, or None."""
+    problems = mismatch(model, state_dict)
+    if not problems:
+        return None
+    return CheckpointError(f'checkpoint {filename} does not match the model '
+                           f'({type(model).__name__}): ' + '; '.join(problems))
+
+
+def checkpoints_newest_first(work_dir: str) -> List[str]:
+    """The checkpoints of a work dir, the one last_checkpoint names first, then by number."""
+    found = []
+    last = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(last):
+        with open(last) as f:
+            found.append(f.read().strip())
+
+    def number(path):
+        match = re.search(r'(\d+)\.pth$', path)
+        return int(match.group(1)) if match else -1
+
+    for path in sorted(glob.glob(osp.join(work_dir, '*_*.pth')), key=number, reverse=True):
+        if path not in found and osp.abspath(path) not in map(osp.abspath, found):
+            found.append(path)
+    return found

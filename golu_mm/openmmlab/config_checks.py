@@ -19,6 +19,8 @@ from typing import Iterator, List, Optional
 import torch
 from mmengine.config import Config, DictAction
 
+from .mmengine_private import config_tree
+
 
 class ConfigError(ValueError):
     """A config or command-line option that cannot work, with the key or file and the fix."""
@@ -58,7 +60,7 @@ def unknown_option_keys(cfg: Config, options: dict) -> List[str]:
     """A message for each option key with a part the config does not have, with a suggestion."""
     messages = []
     for key in options:
-        node, path = cfg._cfg_dict, []
+        node, path = config_tree(cfg), []
         for part in key.split('.'):
             if isinstance(node, (list, tuple)) and part.isdigit():
                 if int(part) >= len(node):
@@ -180,7 +182,7 @@ def annotation_files(cfg: Config) -> List[tuple]:
     """(path, required top-level keys) of the .json annotation files that the config's datasets
     and evaluators read: COCO_KEYS for a Coco* dataset or metric, none known for others."""
     files = {}
-    for key, value, parent in _walk(cfg._cfg_dict.to_dict()):
+    for key, value, parent in _walk(config_tree(cfg).to_dict()):
         if key == 'ann_file' and isinstance(value, str) and value.endswith('.json'):
             root = parent.get('data_root') or ''
             path = value if osp.isabs(value) or not root else osp.join(root, value)
@@ -252,7 +254,7 @@ def check_data_files(cfg: Config) -> None:
 def remote_checkpoints(cfg: Config, training: bool = True) -> List[str]:
     """The `scheme://` checkpoints the run will load: load_from, and in training the
     Pretrained init_cfgs."""
-    tree = cfg._cfg_dict.to_dict()
+    tree = config_tree(cfg).to_dict()
     found = [v.get('checkpoint') for _, v, _ in _walk(tree) if training
              and isinstance(v, dict) and v.get('type') == 'Pretrained']
     found.append(tree.get('load_from'))
@@ -262,7 +264,7 @@ def remote_checkpoints(cfg: Config, training: bool = True) -> List[str]:
 def announce_downloads(cfg: Config, training: bool = True, say=print) -> None:
     """Say, before anything runs, which checkpoints come from the network and from where (and
     whether a downloaded copy is already there), and how to use a local file instead."""
-    from .checked_runner import REMOTE_HINT, cached_download, remote_checkpoint_url
+    from .checkpoint import REMOTE_HINT, cached_download, remote_checkpoint_url
     for name in remote_checkpoints(cfg, training):
         url = remote_checkpoint_url(name)
         cached = url and osp.isfile(cached_download(url))

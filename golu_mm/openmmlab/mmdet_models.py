@@ -14,7 +14,7 @@ from mmdet.models.roi_heads.mask_heads import FCNMaskHead
 from mmdet.registry import MODELS
 from torch import Tensor
 
-from .swap import RELU, ActCfgMixin, ResNetActCfgMixin
+from .act_cfg import RELU, ActCfgMixin, ResNetActCfgMixin
 
 
 @MODELS.register_module(force=True)

@@ -5,7 +5,7 @@ its V1c/V1d deep stems are ConvModules (golu_mm.openmmlab.pretrained converts th
 from mmpretrain.models.backbones import ResNet, ResNetV1c, ResNetV1d
 from mmpretrain.registry import MODELS
 
-from .swap import ResNetActCfgMixin
+from .act_cfg import ResNetActCfgMixin
 
 
 @MODELS.register_module(force=True)

@@ -3,7 +3,7 @@ decode heads already take act_cfg)."""
 from mmseg.models.backbones import ResNet, ResNetV1c, ResNetV1d
 from mmseg.registry import MODELS
 
-from .swap import ResNetActCfgMixin
+from .act_cfg import ResNetActCfgMixin
 
 
 @MODELS.register_module(force=True)

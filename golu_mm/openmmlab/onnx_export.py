@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..analysis.model_cost import interleaved_medians
+from ..analysis.timing import median_seconds
 from ..ops import torch_compat
-from . import runner
+from . import apis
 
 MIN_OPSET = 18  # the lowest opset torch.onnx's default (dynamo) exporter writes
 
@@ -78,7 +78,7 @@ def input_image(model, shape: Sequence[int], image: Optional[str] = None) -> tor
         picture = cv2.imread(str(image))
         if picture is None:
             raise FileNotFoundError(f'cannot read image {image}')
-    return runner.image_tensor(cv2.resize(picture, (width, height)), model)[..., :height, :width]
+    return apis.image_tensor(cv2.resize(picture, (width, height)), model)[..., :height, :width]
 
 
 def check_exportable(part: nn.Module, config: str) -> None:
@@ -93,7 +93,7 @@ def check_exportable(part: nn.Module, config: str) -> None:
 
 
 def _median_seconds(fn) -> float:
-    return interleaved_medians({'run': fn}, steps=5, warmup=1)['run']
+    return median_seconds(fn, steps=5, warmup=1)
 
 
 def export(config: str, out: str, checkpoint: Optional[str] = None, shape=(512, 512),
@@ -112,8 +112,8 @@ def export(config: str, out: str, checkpoint: Optional[str] = None, shape=(512, 
         raise ValueError(f'shape must be H W of at least 32 pixels, got {tuple(shape)}')
     if checkpoint is not None and '://' not in checkpoint and not Path(checkpoint).is_file():
         raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
-    model, cfg = runner.build_model(config, checkpoint, cfg_options, allow_activation_mismatch)
-    wrapper_cls, part = EXPORTED_PART[runner.codebase_of(cfg)]
+    model, cfg = apis.build_model(config, checkpoint, cfg_options, allow_activation_mismatch)
+    wrapper_cls, part = EXPORTED_PART[apis.codebase_of(cfg)]
     wrapper = wrapper_cls(model).eval()
     check_exportable(wrapper, config)
     x = input_image(model, shape, image)

@@ -16,7 +16,7 @@ from typing import Optional
 
 from .activation_record import (activations_in, check_activations, checkpoint_activations,
                                 mismatch_allowed)
-from .checked_runner import CheckpointError, mismatch, read_checkpoint, revised_state_dict
+from .checkpoint import CheckpointError, mismatch, read_checkpoint, revised_state_dict
 
 KNOWN_RELU_SOURCES = ('torchvision://', 'open-mmlab://', 'mmcls://')  # upstream ImageNet weights
 _CONV_MODULE_STEM = re.compile(r'^stem\.(\d)\.(conv|bn)\.')

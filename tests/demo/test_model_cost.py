@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from golu_mm import GoLU
-from golu_mm.analysis.model_cost import compare, saved_activation_bytes, swap_relus
+from golu_mm.analysis.model_cost import compare, saved_activation_bytes
+from golu_mm.nn.activations import replace_modules
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,7 +43,7 @@ def test_compare_gives_ratios_to_the_first_case():
     assert results['GoLU']['saved_bytes_ratio'] > 1.0
     assert all(r['train_s'] > 0 and r['inference_s'] > 0 for r in results.values())
     model = nn.Sequential(*block(lambda: nn.ReLU()), nn.Sequential(*block(nn.ReLU)))
-    assert swap_relus(model, GoLU) == 2 and not any(isinstance(m, nn.ReLU)
+    assert replace_modules(model, GoLU) == 2 and not any(isinstance(m, nn.ReLU)
                                                     for m in model.modules())
 
 

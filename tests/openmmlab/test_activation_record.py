@@ -9,10 +9,10 @@ import torch
 from mmengine.registry import DefaultScope
 
 from golu_mm.data import config_options, generate
-from golu_mm.openmmlab import runner
+from golu_mm.openmmlab import apis
 from golu_mm.openmmlab.activation_record import (ActivationMismatchError, check_activations,
                                                  differences, model_activations)
-from golu_mm.openmmlab.checked_runner import read_checkpoint
+from golu_mm.openmmlab.checkpoint import read_checkpoint
 
 DET = 'configs/demo/mask_rcnn_golu_demo.py'
 SEG = 'configs/demo/deeplabv3_golu_demo.py'
@@ -58,7 +58,7 @@ def upstream_mask_rcnn_file(tmp_path):
     backbone = dict(_delete_=True, type='ResNet', depth=18, base_channels=32, num_stages=4,
                     out_indices=(0, 1, 2, 3), norm_cfg=dict(type='BN', requires_grad=True),
                     style='pytorch', frozen_stages=-1, norm_eval=False)
-    model, _ = runner.build_model(DET, cfg_options={'model.backbone': backbone})
+    model, _ = apis.build_model(DET, cfg_options={'model.backbone': backbone})
     assert type(model.backbone).__name__ == 'ResNet'
     path = tmp_path / 'mask_rcnn_upstream.pth'
     torch.save({'state_dict': model.state_dict(), 'meta': {'mmdet_version': '3.3.0'}}, path)
@@ -69,11 +69,11 @@ def test_upstream_relu_checkpoint_is_refused_by_a_golu_config(tmp_path):
     path = str(upstream_mask_rcnn_file(tmp_path))
     with pytest.raises(ActivationMismatchError, match=r'records no activations.*backbone: ReLU '
                                                       r'in the checkpoint, GoLU in the model'):
-        runner.build_model(DET, path)
-    model, _ = runner.build_model(DET, path, cfg_options=RELU)  # the ReLU config: fine
+        apis.build_model(DET, path)
+    model, _ = apis.build_model(DET, path, cfg_options=RELU)  # the ReLU config: fine
     assert model_activations(model)['backbone'] == ['ReLU']
     with pytest.warns(UserWarning, match='Not an activation-matched run'):
-        runner.build_model(DET, path, allow_activation_mismatch=True)
+        apis.build_model(DET, path, allow_activation_mismatch=True)
 
 
 @pytest.mark.slow
@@ -87,7 +87,7 @@ def check_runs(tmp_path):
     data = generate(tmp_path / 'data', num_train=4, num_val=2, size=64, seed=3)
     opts = {'train_cfg.max_iters': 1, 'train_dataloader.batch_size': 2,
             **config_options(data, detection=False)}
-    runner.train(SEG, work_dir=str(tmp_path / 'golu'), cfg_options=opts)
+    apis.train(SEG, work_dir=str(tmp_path / 'golu'), cfg_options=opts)
     golu_ckpt = str(tmp_path / 'golu' / 'iter_1.pth')
     record = read_checkpoint(golu_ckpt)['meta']['activations']
     assert record == {'auxiliary_head': ['ReLU'], 'backbone': ['GoLU'], 'data_preprocessor': [],
@@ -96,21 +96,21 @@ def check_runs(tmp_path):
     relu = {**opts, **RELU}
     with pytest.raises(ActivationMismatchError, match=r'for evaluation: backbone: GoLU in the '
                                                       r'checkpoint, ReLU in the model'):
-        runner.test(SEG, golu_ckpt, work_dir=str(tmp_path / 'test'), cfg_options=relu)
+        apis.test(SEG, golu_ckpt, work_dir=str(tmp_path / 'test'), cfg_options=relu)
     with pytest.warns(UserWarning, match='for evaluation'):
-        metrics = runner.test(SEG, golu_ckpt, work_dir=str(tmp_path / 'test'), cfg_options=relu,
+        metrics = apis.test(SEG, golu_ckpt, work_dir=str(tmp_path / 'test'), cfg_options=relu,
                               allow_activation_mismatch=True)
     assert 'mIoU' in metrics
     with pytest.raises(ActivationMismatchError, match='for load_from'):
-        runner.train(SEG, work_dir=str(tmp_path / 'relu'),
+        apis.train(SEG, work_dir=str(tmp_path / 'relu'),
                      cfg_options={**relu, 'load_from': golu_ckpt})
     with pytest.raises(ActivationMismatchError, match='for resume'):
-        runner.train(SEG, work_dir=str(tmp_path / 'golu'), resume='auto',
+        apis.train(SEG, work_dir=str(tmp_path / 'golu'), resume='auto',
                      cfg_options={**relu, 'train_cfg.max_iters': 2})
     # The matching config evaluates it without a word about activations.
     with warnings.catch_warnings():
         warnings.filterwarnings('error', message='.*trained with other activations')
-        assert 'mIoU' in runner.test(SEG, golu_ckpt, work_dir=str(tmp_path / 'test'),
+        assert 'mIoU' in apis.test(SEG, golu_ckpt, work_dir=str(tmp_path / 'test'),
                                      cfg_options=opts)
 
     # README's "Run a trained model on images": mmseg's own inferencer takes our config.

@@ -6,7 +6,7 @@ from mmengine import Config
 from torch import nn
 
 from golu_mm import GoLU
-from golu_mm.openmmlab.runner import build_model, codebase_of
+from golu_mm.openmmlab.apis import build_model, codebase_of
 
 CONFIGS = Path(__file__).resolve().parents[2] / 'configs'
 ALL = sorted(p.relative_to(CONFIGS).as_posix() for p in CONFIGS.rglob('*.py'))

@@ -116,10 +116,10 @@ def test_saves_what_in_place_relu_saves(norm_eval):
 def test_torchvision_resnet_fuses_in_place():
     torchvision = pytest.importorskip('torchvision')
     from golu_mm import GoLU
-    from golu_mm.analysis.model_cost import swap_relus
+    from golu_mm.nn.activations import replace_modules
     torch.manual_seed(0)
     model = torchvision.models.resnet18()
-    swap_relus(model, GoLU)
+    replace_modules(model, GoLU)
     reference = copy.deepcopy(model)
     assert fuse_resnet(model) == 9  # 8 blocks and the stem
     assert isinstance(model.relu, torch.nn.Identity) and isinstance(model.bn1.golu, GoLU)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from golu_mm.openmmlab import runner
+from golu_mm.openmmlab import apis
 from golu_mm.openmmlab.config_checks import ConfigError, check_mmcv_cuda_ops, mmcv_ops_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +32,7 @@ def test_gpu_run_without_mmcv_cuda_ops_is_refused(monkeypatch, tmp_path, tool):
     args = dict(work_dir=str(tmp_path)) if tool == 'train' else dict(
         checkpoint=str(tmp_path / 'x.pth'), work_dir=str(tmp_path))
     with pytest.raises(ConfigError) as info:
-        getattr(runner, tool)(str(ROOT / 'configs' / 'mask_rcnn_golu.py'), **args)
+        getattr(apis, tool)(str(ROOT / 'configs' / 'mask_rcnn_golu.py'), **args)
     message = str(info.value)
     assert 'mmcv ops (RoIAlign, nms)' in message and "'not available'" in message
     assert 'FORCE_CUDA=1' in message and 'CUDA_VISIBLE_DEVICES=' in message

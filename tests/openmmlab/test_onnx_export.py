@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from golu_mm.openmmlab import runner
+from golu_mm.openmmlab import apis
 from golu_mm.openmmlab.activation_record import model_activations
 from golu_mm.openmmlab.onnx_export import BackboneNeck, SegmentorLogits, export
 from golu_mm.ops import torch_compat
@@ -42,7 +42,7 @@ def test_deeplabv3_exports_end_to_end(tmp_path):
 
 def saved_model(config, path):
     """The config's model with its (random) weights saved as a checkpoint at `path`."""
-    model, _ = runner.build_model(config)
+    model, _ = apis.build_model(config)
     torch.save({'state_dict': model.state_dict(),
                 'meta': {'activations': model_activations(model)}}, path)  # as runs write it
     return model

@@ -8,7 +8,7 @@ import pytest
 import torch
 from golu_mm.data import generate
 from golu_mm.data.coco_voc import convert
-from golu_mm.openmmlab import runner
+from golu_mm.openmmlab import apis
 
 from .test_configs import build
 from .test_stack_smoke import assert_trains, segmentation_inputs
@@ -107,7 +107,7 @@ def test_deeplabv3_cocovoc_trains_and_evaluates_on_converted_scenes(tmp_path):
         'test_dataloader.dataset.pipeline.1.scale': (256, 64),
     }
     config = str(PAPER / 'deeplabv3_r50_d8_cocovoc_30e_golu.py')
-    runner.train(config, work_dir=str(tmp_path / 'work'), cfg_options=options)
-    metrics = runner.test(config, str(tmp_path / 'work' / 'epoch_1.pth'),
+    apis.train(config, work_dir=str(tmp_path / 'work'), cfg_options=options)
+    metrics = apis.test(config, str(tmp_path / 'work' / 'epoch_1.pth'),
                           work_dir=str(tmp_path / 'work'), cfg_options=options)
     assert 0 <= metrics['mIoU'] <= 100

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from golu_mm.data import config_options, generate_classification
-from golu_mm.openmmlab import runner
+from golu_mm.openmmlab import apis
 from golu_mm.openmmlab.activation_record import ActivationMismatchError, allowing_mismatch
-from golu_mm.openmmlab.checked_runner import CheckpointError, read_checkpoint
+from golu_mm.openmmlab.checkpoint import CheckpointError, read_checkpoint
 from golu_mm.openmmlab.pretrained import (backbone_state_dict, checkpoint_act_cfg,
                                           extract_backbone)
 
@@ -27,7 +27,7 @@ def init_from(checkpoint, **extra):
 
 
 def initialised_backbone(config, checkpoint, **extra):
-    model, _ = runner.build_model(config, cfg_options=init_from(checkpoint, **extra))
+    model, _ = apis.build_model(config, cfg_options=init_from(checkpoint, **extra))
     model.init_weights()
     return model.backbone
 
@@ -41,9 +41,9 @@ def pretrained(tmp_path_factory):
                **config_options(data, detection=False)}
     runs = {}
     for name, extra in (('resnet', {}), ('v1c', {'model.backbone.type': 'ActResNetV1c'})):
-        runner.train(PRETRAIN_DEMO, work_dir=str(tmp / name), cfg_options={**options, **extra})
+        apis.train(PRETRAIN_DEMO, work_dir=str(tmp / name), cfg_options={**options, **extra})
         runs[name] = tmp / name / 'iter_3.pth'
-    runs['metrics'] = runner.test(PRETRAIN_DEMO, str(runs['resnet']), work_dir=str(tmp / 'test'),
+    runs['metrics'] = apis.test(PRETRAIN_DEMO, str(runs['resnet']), work_dir=str(tmp / 'test'),
                                   out=str(tmp / 'predictions.pkl'), cfg_options=options)
     runs['tmp'] = tmp
     return runs
@@ -52,8 +52,8 @@ def pretrained(tmp_path_factory):
 @pytest.mark.parametrize('config', sorted((ROOT / 'configs/pretrain').glob('*.py')),
                          ids=lambda p: p.stem)
 def test_pretraining_configs_build_with_the_papers_recipe(config):
-    cfg = runner.load_config(str(config), None, None, 'none')
-    model, _ = runner.build_model(str(config))
+    cfg = apis.load_config(str(config), None, None, 'none')
+    model, _ = apis.build_model(str(config))
     act = 'GoLU' if 'golu' in config.stem else 'ReLU'
     assert cfg.default_scope == 'mmpretrain' and model.backbone.act_cfg['type'] == act
     assert type(model.backbone).__name__ == ('ActResNetV1c' if 'v1c' in config.stem
@@ -160,7 +160,7 @@ def test_extracted_backbone_round_trip(pretrained):
 
 def test_torchvision_style_checkpoint_loads_without_its_classifier(tmp_path):
     """A torchvision ResNet file: fc.* classifier, no num_batches_tracked (old files)."""
-    model, _ = runner.build_model(DET_DEMO)
+    model, _ = apis.build_model(DET_DEMO)
     weights = {k: torch.randn_like(v, dtype=torch.float32) if v.is_floating_point() else v
                for k, v in model.backbone.state_dict().items()
                if not k.endswith('num_batches_tracked')}

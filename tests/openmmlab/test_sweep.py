@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from mmengine import Config
 
-from golu_mm.analysis.sweep import activation_options, final_metrics
+from golu_mm.openmmlab.sweep import activation_options, final_metrics
 
 
 def test_activation_options_follow_the_declared_act_cfg():

@@ -15,9 +15,9 @@ from golu_mm import GoLU
 from golu_mm.analysis.run_record import StaleRunError, finish_run, plan_run, run_spec, start_run
 from golu_mm.openmmlab import mmdet_models as det
 from golu_mm.openmmlab import mmseg_models as seg
-from golu_mm.openmmlab import runner
-from golu_mm.openmmlab.checked_runner import (UnreadableCheckpointError, checkpoints_newest_first,
-                                              mismatch, read_checkpoint)
+from golu_mm.openmmlab import apis
+from golu_mm.openmmlab.checkpoint import (UnreadableCheckpointError, checkpoints_newest_first,
+                                         mismatch, read_checkpoint)
 from golu_mm.openmmlab.config_checks import (ConfigError, check_annotation_file,
                                              unknown_option_keys)
 
@@ -49,7 +49,7 @@ def test_relu_act_cfg_is_honoured(cls, kwargs):
 
 def last_lrs(config, max_iters):
     """(lr of every iteration, the schedule's final lr) as mmengine's runner would step them."""
-    cfg = runner.load_config(config, {'train_cfg.max_iters': max_iters}, None, 'none')
+    cfg = apis.load_config(config, {'train_cfg.max_iters': max_iters}, None, 'none')
     optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=cfg.optim_wrapper.optimizer.lr)
     wrapper = OptimWrapper(optimizer)
     schedulers = [PARAM_SCHEDULERS.build(dict(s), default_args=dict(optimizer=wrapper))
@@ -80,21 +80,21 @@ def test_demo_schedule_follows_max_iters(config, max_iters):
 
 def test_cfg_options_must_be_key_value(capsys):
     with pytest.raises(SystemExit) as exc:
-        runner.tool_arguments(__import__('argparse').ArgumentParser(), 'train',
+        apis.tool_arguments(__import__('argparse').ArgumentParser(), 'train',
                               ['cfg.py', '--cfg-options', 'garbage'])
     assert exc.value.code == 2
     assert "takes KEY=VALUE items, got 'garbage'" in capsys.readouterr().err
 
 
 def test_unknown_option_keys_are_named_with_a_suggestion():
-    cfg = runner.Config.fromfile('configs/demo/deeplabv3_golu_demo.py')
+    cfg = apis.Config.fromfile('configs/demo/deeplabv3_golu_demo.py')
     messages = unknown_option_keys(cfg, {'trian_cfg.max_iters': 1, 'train_cfg.max_iters': 1,
                                          'model.backbone.dpeth': 50, 'model.new_key': 1})
     assert len(messages) == 3
     assert 'no trian_cfg (did you mean train_cfg?)' in messages[0]
     assert 'model.backbone.dpeth (did you mean model.backbone.depth?)' in messages[1]
     with pytest.warns(UserWarning, match='trian_cfg'):
-        runner.load_config('configs/demo/deeplabv3_golu_demo.py', {'trian_cfg.max_iters': 1},
+        apis.load_config('configs/demo/deeplabv3_golu_demo.py', {'trian_cfg.max_iters': 1},
                            None, 'none')
 
 
@@ -174,7 +174,7 @@ def test_build_model_refuses_a_mismatched_checkpoint(tmp_path):
         with pytest.raises(RuntimeError, match=r'does not match the model \(EncoderDecoder\): '
                                                r'\d+ missing: backbone\..*; 2 unexpected: '
                                                r'weight, bias'):
-            runner.build_model('configs/demo/deeplabv3_golu_demo.py', str(path))
+            apis.build_model('configs/demo/deeplabv3_golu_demo.py', str(path))
 
 
 def test_image_tensor_is_what_the_preprocessor_feeds(tmp_path):
@@ -184,8 +184,8 @@ def test_image_tensor_is_what_the_preprocessor_feeds(tmp_path):
     import numpy as np
     img = np.random.default_rng(0).integers(0, 255, (100, 90, 3), dtype=np.uint8)
     cv2.imwrite(str(tmp_path / 'x.png'), img)
-    model, cfg = runner.build_model('configs/mask_rcnn_golu.py')
-    x = runner.image_tensor(tmp_path / 'x.png', model)
+    model, cfg = apis.build_model('configs/mask_rcnn_golu.py')
+    x = apis.image_tensor(tmp_path / 'x.png', model)
     assert x.shape == (1, 3, 128, 96)
     pre = cfg.model.data_preprocessor
     rgb = torch.from_numpy(img[..., ::-1].copy()).permute(2, 0, 1).float()
@@ -196,12 +196,12 @@ def test_image_tensor_is_what_the_preprocessor_feeds(tmp_path):
 
 def test_option_values_keep_their_spaces_and_need_a_value(capsys):
     import argparse
-    args = runner.tool_arguments(argparse.ArgumentParser(), 'train', [
+    args = apis.tool_arguments(argparse.ArgumentParser(), 'train', [
         'c.py', '--cfg-options', 'load_from=/work dir/a b.pth', 'x=1,2', 'y=[a, b]', 'z=None'])
     assert args.cfg_options == {'load_from': '/work dir/a b.pth', 'x': [1, 2], 'y': ['a', 'b'],
                                 'z': None}
     with pytest.raises(SystemExit):
-        runner.tool_arguments(argparse.ArgumentParser(), 'train',
+        apis.tool_arguments(argparse.ArgumentParser(), 'train',
                               ['c.py', '--cfg-options', 'param_scheduler.7.end='])
     assert 'param_scheduler.7.end: no value after "="' in capsys.readouterr().err
     from golu_mm.openmmlab.config_checks import parse_options  # the sweep's parser: same rules
@@ -214,19 +214,19 @@ def test_config_variables_reach_the_model():
     """backbone_checkpoint and act_cfg set from the command line change the model, not only the
     variable; from scratch trains every stage and batch norm (in the file, or as an option)."""
     config = 'configs/mask_rcnn_golu.py'
-    backbone = runner.load_config(config, None, None, 'none').model.backbone
+    backbone = apis.load_config(config, None, None, 'none').model.backbone
     assert (backbone.init_cfg.checkpoint, backbone.frozen_stages, backbone.norm_eval) == (
         'torchvision://resnet50', 1, True)
-    backbone = runner.load_config(config, {'backbone_checkpoint': None}, None,
+    backbone = apis.load_config(config, {'backbone_checkpoint': None}, None,
                                   'none').model.backbone
     assert (backbone.init_cfg, backbone.frozen_stages, backbone.norm_eval) == (None, -1, False)
-    cfg = runner.load_config(config, {'backbone_checkpoint': '/a b/golu.pth',
+    cfg = apis.load_config(config, {'backbone_checkpoint': '/a b/golu.pth',
                                       'act_cfg.type': 'GELU'}, None, 'none')
     assert dict(cfg.model.backbone.init_cfg) == {'type': 'Pretrained',
                                                  'checkpoint': '/a b/golu.pth'}
     assert cfg.model.backbone.act_cfg.type == 'GELU' and cfg.act_cfg.type == 'GELU'
     # An explicit option for the same key wins over the linked one.
-    cfg = runner.load_config(config, {'backbone_checkpoint': None,
+    cfg = apis.load_config(config, {'backbone_checkpoint': None,
                                       'model.backbone.frozen_stages': 2}, None, 'none')
     assert cfg.model.backbone.frozen_stages == 2
 
@@ -238,7 +238,7 @@ def test_config_variables_reach_the_model():
     ('train_cfg.val_interval', 1.5, 'train_cfg.val_interval must be a whole number')])
 def test_train_cfg_numbers_are_checked_by_name(key, value, message):
     with pytest.raises(ConfigError, match=message):
-        runner.load_config('configs/demo/deeplabv3_golu_demo.py', {key: value}, None, 'none')
+        apis.load_config('configs/demo/deeplabv3_golu_demo.py', {key: value}, None, 'none')
 
 
 def test_sweep_identity_ignores_option_order():
@@ -276,7 +276,7 @@ def test_downloads_are_named_before_and_when_they_fail(monkeypatch, tmp_path, ca
                                                         r'torchvision://resnet50 \(https://.*'
                                                         r'resnet50.*\.pth\).*offline\?'):
         read_checkpoint('torchvision://resnet50')
-    cfg = runner.load_config('configs/mask_rcnn_golu.py', None, None, 'none')
+    cfg = apis.load_config('configs/mask_rcnn_golu.py', None, None, 'none')
     announce_downloads(cfg)
     said = capsys.readouterr().out
     assert 'checkpoint torchvision://resnet50: downloaded from https://' in said
@@ -286,7 +286,7 @@ def test_downloads_are_named_before_and_when_they_fail(monkeypatch, tmp_path, ca
     (tmp_path / 'checkpoints' / url.rsplit('/', 1)[1]).write_bytes(b'x')
     announce_downloads(cfg)
     assert 'downloaded before: ' in capsys.readouterr().out
-    announce_downloads(runner.load_config('configs/mask_rcnn_golu.py',
+    announce_downloads(apis.load_config('configs/mask_rcnn_golu.py',
                                           {'backbone_checkpoint': None}, None, 'none'))
     assert capsys.readouterr().out == ''
 
@@ -298,7 +298,7 @@ def test_annotation_files_need_cocos_keys_and_large_ones_are_parsed_once(tmp_pat
     with pytest.raises(ConfigError, match=r"has no 'images', 'annotations', 'categories': not a "
                                           r'COCO instances file'):
         check_annotation_file(str(path), config_checks.COCO_KEYS)
-    cfg = runner.load_config('configs/demo/mask_rcnn_golu_demo.py', None, None, 'none')
+    cfg = apis.load_config('configs/demo/mask_rcnn_golu_demo.py', None, None, 'none')
     assert all(keys == config_checks.COCO_KEYS for _, keys in config_checks.annotation_files(cfg))
     monkeypatch.setenv('GOLU_CACHE', str(tmp_path / 'cache'))
     monkeypatch.setattr(config_checks, 'STAMPED_BYTES', 0)
@@ -319,19 +319,19 @@ def test_annotation_files_need_cocos_keys_and_large_ones_are_parsed_once(tmp_pat
 
 
 def test_upstream_tool_options_set_what_upstream_sets():
-    seg = runner.load_config('configs/demo/deeplabv3_golu_demo.py', None, None, 'none')
+    seg = apis.load_config('configs/demo/deeplabv3_golu_demo.py', None, None, 'none')
     model = seg.model.copy()
-    runner.use_test_time_augmentation(seg)
+    apis.use_test_time_augmentation(seg)
     assert seg.model.type == 'SegTTAModel' and seg.model.module == model
     assert seg.test_dataloader.dataset.pipeline == seg.tta_pipeline
-    det_cfg = runner.load_config('configs/demo/mask_rcnn_golu_demo.py', None, None, 'none')
+    det_cfg = apis.load_config('configs/demo/mask_rcnn_golu_demo.py', None, None, 'none')
     with pytest.raises(ConfigError, match='--tta needs tta_model and tta_pipeline'):
-        runner.use_test_time_augmentation(det_cfg)
-    runner.draw_predictions(det_cfg, 'shown', show=True, wait_time=0.5)
+        apis.use_test_time_augmentation(det_cfg)
+    apis.draw_predictions(det_cfg, 'shown', show=True, wait_time=0.5)
     hook = det_cfg.default_hooks.visualization
     assert (hook.draw, hook.show, hook.wait_time, hook.test_out_dir) == (True, True, 0.5, 'shown')
-    runner.enable_auto_scale_lr(det_cfg)
+    apis.enable_auto_scale_lr(det_cfg)
     assert det_cfg.auto_scale_lr == dict(enable=True, base_batch_size=16)
     seg.auto_scale_lr = dict(enable=False)
     with pytest.raises(ConfigError, match='--auto-scale-lr needs auto_scale_lr.base_batch_size'):
-        runner.enable_auto_scale_lr(seg)
+        apis.enable_auto_scale_lr(seg)

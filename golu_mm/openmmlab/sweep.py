@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
-from .run_record import (FAILED, failed_run, finish_run, plan_run, read_result, run_spec,
+from ..analysis.run_record import (FAILED, failed_run, finish_run, plan_run, read_result, run_spec,
                          start_run)
 
 # The validation metrics the table reports, per codebase (the config's default_scope).
@@ -32,7 +32,7 @@ class Stage:
 def activation_options(cfg, activation: str) -> List[str]:
     """--cfg-options setting `activation` at every act_cfg of the model that uses the config's
     declared (top-level) act_cfg type: the backbone only, or the whole model."""
-    from ..openmmlab.config_checks import act_cfg_paths
+    from .config_checks import act_cfg_paths
     if cfg.get('act_cfg', {}).get('type') is None:
         raise ValueError('the config declares no top-level act_cfg (see configs/*_golu.py)')
     return [f'{key}.type={activation}' for key in ['act_cfg'] + act_cfg_paths(cfg)]

@@ -1,4 +1,5 @@
-"""Giving upstream models that hard-code nn.ReLU an `act_cfg`.
+"""`act_cfg` for upstream models that hard-code nn.ReLU: ActCfgMixin and, for ResNets (with
+BN → GoLU fused), ResNetActCfgMixin; the Act* classes of each codebase mix them in.
 
 Activations hold no parameters or buffers, so swapping them keeps the state_dict keys identical to
 upstream's: ReLU checkpoints (torchvision://resnet50, open-mmlab://resnet50_v1c, ...) load as is.
@@ -13,8 +14,8 @@ from mmcv.cnn import build_activation_layer
 from torch import nn
 
 from ..nn import GoLU
-from ..nn.fused_blocks import fuse_block
-from .fused_resnet import resnet_forward
+from ..nn.activations import module_slots
+from ..nn.fused_blocks import fuse_block, run_fused
 
 RELU = dict(type='ReLU', inplace=True)  # what the upstream models build
 
@@ -30,18 +31,12 @@ def resnet_activations(resnet: nn.Module) -> List[Tuple[nn.Module, str]]:
     """(parent, attribute) of a ResNet's own activations: the stem's (a deep stem's ReLUs, flat
     as in mmdet/mmseg or inside ConvModules as in mmpretrain) and each block's `relu`."""
     if getattr(resnet, 'deep_stem', False):
-        slots = all_relus(resnet.stem)
+        slots = module_slots(resnet.stem, nn.ReLU)
     else:
         slots = [(resnet, 'relu')]
     for layer_name in resnet.res_layers:
         slots += [(block, 'relu') for block in getattr(resnet, layer_name)]
     return slots
-
-
-def all_relus(module: nn.Module) -> List[Tuple[nn.Module, str]]:
-    """(parent, attribute) of every nn.ReLU inside `module` (heads: they have no plugins)."""
-    return [(parent, name) for parent in module.modules()
-            for name, child in parent.named_children() if type(child) is nn.ReLU]
 
 
 class ActCfgMixin:
@@ -58,13 +53,13 @@ class ActCfgMixin:
                 setattr(parent, name, build_activation_layer(copy.deepcopy(self.act_cfg)))
 
     def activation_slots(self) -> List[Tuple[nn.Module, str]]:
-        return all_relus(self)
+        return module_slots(self, nn.ReLU)  # heads: they have no plugins
 
 
 class ResNetActCfgMixin(ActCfgMixin):
     """ActCfgMixin for ResNet-family backbones: the stem and block activations only. With a GoLU
     act_cfg each BN → GoLU (and BN + identity → GoLU) runs fused, saving for backward what an
-    in-place ReLU model does (golu_mm.openmmlab.fused_resnet); ``fuse_bn_golu=False`` runs the
+    in-place ReLU model does (golu_mm.nn.fused_blocks); ``fuse_bn_golu=False`` runs the
     unfused modules instead (same parameters, same results within float rounding). A
     ``Pretrained`` init_cfg loads the backbone strictly: every key or an error naming them."""
 
@@ -85,9 +80,19 @@ class ResNetActCfgMixin(ActCfgMixin):
 
     def forward(self, x):
         stem = self.stem if self.deep_stem else self.relu
-        if self.fuse_bn_golu and any(type(m) is GoLU for m in stem.modules()):
-            return resnet_forward(self, x)  # the stem fused (blocks decide for themselves)
-        return super().forward(x)
+        if not (self.fuse_bn_golu and any(type(m) is GoLU for m in stem.modules())):
+            return super().forward(x)
+        # upstream's ResNet.forward (mmdet, mmseg and mmpretrain alike) with the stem fused: a
+        # deep stem's BN → GoLU pairs (mmpretrain's ConvModule stems run as they are), or
+        # conv1 → norm1 → relu; the blocks decide for themselves
+        stem = self.stem if self.deep_stem else (self.conv1, self.norm1, self.relu)
+        x = self.maxpool(run_fused(stem, x))
+        outs = []
+        for i, layer_name in enumerate(self.res_layers):
+            x = getattr(self, layer_name)(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
 
     def init_weights(self):
         init_cfg = self.init_cfg

@@ -1,0 +1,42 @@
+"""The activation table: for each activation the module, the function and the gate agree
+(module(x) == function(x) == x * gate(x)); GoLU's formula matches golu where both are finite and
+normal; the slot walker finds exactly the modules of the asked type."""
+import pytest
+import torch
+from torch import nn
+
+from golu_mm import GoLU, golu
+from golu_mm.nn.activations import ACTIVATIONS, GoLUFormula, module_slots, replace_modules
+
+
+@pytest.mark.parametrize('name', list(ACTIVATIONS))
+def test_module_function_and_gate_agree(name):
+    act = ACTIVATIONS[name]
+    x = torch.linspace(-6, 6, 1201, dtype=torch.float64)
+    x = x[x != 0]
+    torch.testing.assert_close(act.module()(x.clone()), act.function(x))
+    torch.testing.assert_close(x * act.gate(x), act.function(x), rtol=1e-12, atol=1e-12)
+
+
+def test_names_are_what_mm_configs_write():
+    assert list(ACTIVATIONS) == ['ReLU', 'GELU', 'SiLU', 'Mish', 'GoLU']
+    assert isinstance(ACTIVATIONS['GoLU'].module(), GoLU) and ACTIVATIONS['GoLU'].function is golu
+    relu = ACTIVATIONS['ReLU'].module()
+    assert isinstance(relu, nn.ReLU) and relu.inplace  # what upstream models build
+
+
+def test_formula_is_golu():
+    x = torch.linspace(-4, 20, 2401, dtype=torch.float64)
+    torch.testing.assert_close(GoLUFormula()(x), golu(x), rtol=1e-13, atol=1e-300)
+    assert GoLUFormula()(torch.tensor([0.0, 1.0], dtype=torch.float64)).tolist() == [0.0, 0.6922006275553464]
+
+
+def test_slots_are_exactly_the_modules_of_that_type():
+    class Own(nn.ReLU):
+        pass
+
+    model = nn.Sequential(nn.Conv2d(1, 1, 1), nn.ReLU(), nn.Sequential(nn.ReLU(), Own()), nn.GELU())
+    assert module_slots(model) == [(model, '1'), (model[2], '0')]  # not the subclass
+    assert replace_modules(model, GoLU) == 2
+    assert [type(m) for m in model.modules()].count(GoLU) == 2 and isinstance(model[2][1], Own)
+    assert replace_modules(model, nn.SiLU, kind=GoLU) == 2 and module_slots(model, GoLU) == []
