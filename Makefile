@@ -1,7 +1,7 @@
 # The two commands of README.md. Both create or reuse .venv (tools/setup_env.sh) first.
 PY := .venv/bin/python
 
-.PHONY: setup demo test test-ecosystem benchmark
+.PHONY: setup demo test test-slow test-ecosystem benchmark
 
 setup:
 	bash tools/setup_env.sh
@@ -9,12 +9,16 @@ setup:
 demo: setup
 	$(PY) tools/demo.py
 
+# The suite without the trainings marked slow (those: make test-slow; CI runs both).
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not slow"
 
-# The ecosystem stack (torch 2.1.2, numpy < 2, mmengine 0.10.7; tools/setup_ecosystem.sh): the
-# operator, its torch integration and safe checkpoint loading there.
-ECO_TESTS := tests/ops tests/setup/test_install.py tests/openmmlab/test_checkpoint.py
+test-slow: setup
+	$(PY) -m pytest -m slow
+
+# The ecosystem stack (torch 2.1.2, numpy < 2, mmcv 2.1.0, mmengine 0.10.7, mmdet 3.3.0, mmseg
+# 1.2.2, mmpretrain 1.2.0; tools/setup_ecosystem.sh): the whole suite but its slow trainings.
+ECO_TESTS := -m "not slow" tests
 test-ecosystem:
 	bash tools/setup_ecosystem.sh
 	cd .eco/src && ../venv/bin/python -m pytest -p no:cacheprovider $(ECO_TESTS)

@@ -49,7 +49,7 @@ def cuda_wheel_includes() -> list:
 
 def extension():
     sources = sorted(glob.glob(os.path.join('csrc', '*.cpp')) + glob.glob(os.path.join('csrc', 'cpu', '*.cpp')))
-    args = dict(name='golu_mm._C', include_dirs=[os.path.join(ROOT, 'csrc')],
+    args = dict(name='golu_mm._C', include_dirs=[os.path.join(ROOT, 'csrc'), os.path.join(ROOT, 'golu_mm', 'include')],
                 extra_compile_args={'cxx': CXX_FLAGS, 'nvcc': ['-O3']}, extra_link_args=['-fopenmp'])
     if not PLAN.cuda:
         return CppExtension(sources=sources, **args)
@@ -62,6 +62,7 @@ setup(
     version='0.1.0',
     description='GoLU (Gompertz Linear Unit) as a fused PyTorch operator, with OpenMMLab integration',
     packages=find_packages(include=['golu_mm', 'golu_mm.*']),
+    package_data={'golu_mm': ['include/golu_mm/*.h']},  # the kernels' constants, read by Python
     python_requires='>=3.9',
     install_requires=['torch>=2.1'],  # never pulls another torch into an environment that has one
     ext_modules=[extension()],

@@ -8,7 +8,9 @@
 #include <cmath>
 #include <string>
 
-#include "golu.h"
+#include "batch_norm_golu.h"
+#include "cpu/golu_cpu.h"
+#include "golu_op.h"
 
 namespace golu_mm {
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cmath>
+#include "golu_mm/constants.h"
 
 #if defined(__CUDACC__) || defined(__HIPCC__)
 #define GOLU_HOST_DEVICE __host__ __device__ __forceinline__
@@ -69,8 +70,8 @@ GOLU_HOST_DEVICE T golu_linear_second_derivative(T x) {
 //                   u = exp(-gamma*x), which only enters as beta*u and x*u: flushing a subnormal
 //                   u changes GoLU and GoLU' only when beta > ~1e28.
 //   exp.times(a, t) a * exp(t), rounded once even where exp(t) alone would be subnormal (the
-//                   product may be normal, or hold more digits), 0 far below (t < -150 in
-//                   float32, -1400 in float64) even for infinite a (GoLU's limit at x = -inf);
+//                   product may be normal, or hold more digits), 0 far below (golu_mm/constants.h:
+//                   t < -150 in float32, -1400 in float64) even for infinite a (GoLU's limit at x = -inf);
 //                   NaN a stays NaN (a NaN gradient from upstream propagates).
 // The implementations: csrc/cpu/fast_exp.h (float32 vectors), ExpF64 in golu_cpu.cpp, CudaExp in
 // golu_cuda.cu, and _times_exp in golu_mm/ops/reference.py.
@@ -82,14 +83,14 @@ GOLU_HOST_DEVICE T golu_forward(T x, const GoluParams<T>& p, Exp exp) {
   return exp.times(p.alpha * x, -p.beta * u);
 }
 
-// Below this exponent exp.times(a, t) is 0 for every non-NaN a (float32: -150, float64: -1400).
+// Below this exponent exp.times(a, t) is 0 for every non-NaN a (golu_mm/constants.h).
 template <typename T>
 struct GoluZeroBelow {
-  static constexpr float value = -150.0f;  // float and float vectors
+  static constexpr float value = float(kZeroBelowF32);  // float and float vectors
 };
 template <>
 struct GoluZeroBelow<double> {
-  static constexpr double value = -1400.0;
+  static constexpr double value = kZeroBelowF64;
 };
 
 // grad * GoLU'(x), GoLU'(x) = (alpha + alpha*beta*gamma * x * u) * e, for alpha, beta, gamma > 0.

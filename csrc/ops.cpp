@@ -7,7 +7,8 @@
 
 #include <torch/library.h>
 
-#include "golu.h"
+#include "cpu/golu_cpu.h"
+#include "golu_op.h"
 
 namespace golu_mm {
 
@@ -35,7 +36,7 @@ void check_params_fit(at::ScalarType dtype, double alpha, double beta, double ga
   fits("alpha*beta*gamma", alpha * beta * gamma, alpha != 0 && beta != 0 && gamma != 0);
   // golu_mm/ops/golu.py largest_beta: above it, the CPU loops' flushing of a subnormal
   // exp(-gamma*x) (below exp(-flush)) would change the result by more than half an ulp.
-  const double flush = wide ? 708.0 : 86.6;
+  const double flush = -(wide ? kFlushedBelowF64 : kFlushedBelowF32);  // golu_mm/constants.h
   const double eps = wide ? std::numeric_limits<double>::epsilon() : std::numeric_limits<float>::epsilon();
   const double largest_beta = eps / 2 / (flush * std::exp(-flush));
   TORCH_CHECK_VALUE(alpha == 0 || gamma == 0 || beta <= largest_beta, "golu: beta=", beta,

@@ -16,10 +16,10 @@ from golu_mm.openmmlab import apis  # noqa: E402
 def main(argv=None):
     args = apis.tool_arguments(argparse.ArgumentParser(description=__doc__), 'test', argv)
     apis.test(args.config, args.checkpoint, work_dir=args.work_dir, out=args.out,
-                show_dir=args.show_dir, cfg_options=args.cfg_options, launcher=args.launcher,
-                non_strict=args.non_strict,
-                allow_activation_mismatch=args.allow_activation_mismatch, show=args.show,
-                wait_time=args.wait_time, tta=args.tta)
+              show_dir=args.show_dir, cfg_options=args.cfg_options, launcher=args.launcher,
+              non_strict=args.non_strict,
+              allow_activation_mismatch=args.allow_activation_mismatch, show=args.show,
+              wait_time=args.wait_time, tta=args.tta)
 
 
 if __name__ == '__main__':

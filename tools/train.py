@@ -16,10 +16,10 @@ from golu_mm.openmmlab import apis  # noqa: E402
 def main(argv=None):
     args = apis.tool_arguments(argparse.ArgumentParser(description=__doc__), 'train', argv)
     apis.train(args.config, work_dir=args.work_dir, resume=args.resume, amp=args.amp,
-                 cfg_options=args.cfg_options, launcher=args.launcher,
-                 non_strict=args.non_strict,
-                 allow_activation_mismatch=args.allow_activation_mismatch,
-                 auto_scale_lr=args.auto_scale_lr)
+               cfg_options=args.cfg_options, launcher=args.launcher,
+               non_strict=args.non_strict,
+               allow_activation_mismatch=args.allow_activation_mismatch,
+               auto_scale_lr=args.auto_scale_lr)
 
 
 if __name__ == '__main__':

@@ -17,11 +17,11 @@
 
 namespace golu_mm {
 
-// times(a, t) is 0 below kExpZero: a * exp(-150) is below 2^-149 unless |a| > 1e21 (exp(t) alone
-// rounds to 0 below -104, but a large a can still lift the product into the subnormal range).
-constexpr float kExpZero = -150.0f;
-constexpr float kExpMax = 89.0f;      // exp(x) is inf above 88.73
-constexpr float kExpNormal = -86.6f;  // exp(x) > 2^-125 above, and n >= -125
+// times(a, t) is 0 below kExpZero; flushed(x) is 0 below kExpNormal (golu_mm/constants.h), above
+// which n >= -125.
+constexpr float kExpZero = float(kZeroBelowF32);
+constexpr float kExpMax = 89.0f;  // exp(x) is inf above 88.73
+constexpr float kExpNormal = float(kFlushedBelowF32);
 
 // For the one-lane scalar loops: always take both forms and select (any() true, all() false), so
 // that compilers can still vectorize them. Vector masks have their own any() and all().

@@ -14,7 +14,8 @@
 #include <cstring>
 #include <type_traits>
 
-#include "../golu.h"
+#include "../golu_op.h"
+#include "golu_cpu.h"
 #include "../golu_math.h"
 #include "golu_loops.h"
 #include "vec_scalar.h"
@@ -69,10 +70,8 @@ const Loops& loops() { return *chosen().loops; }
 // times() below 2^-1022 from bits as fast_exp.h does for float. Clamps and selects are branch-free
 // where inputs on both sides of a bound would mispredict a branch.
 struct ExpF64 {
-  static constexpr double kNormal = -708.0;  // exp(t) > 2^-1022 above
-  // times(a, t) is 0 below kZero (exp(t) alone rounds to 0 below -745.14, but a large a can
-  // lift the product into the subnormal range).
-  static constexpr double kZero = -1400.0;
+  static constexpr double kNormal = kFlushedBelowF64;  // golu_mm/constants.h
+  static constexpr double kZero = kZeroBelowF64;
   static constexpr double kMax = 709.78;     // exp(t) overflows above
   static constexpr double kFast = 512.0;     // std::exp's fast path below this |t|
   static constexpr double kLn2Hi = 6.93147180369123816490e-01;
@@ -118,30 +117,10 @@ struct ExpF64 {
   }
 };
 
-// The storage type the loops take for each dtype, and the loop for it.
+// The storage type the loops take for each dtype (loops().of<S>() holds its loops).
 template <typename T> struct Storage { using type = T; };
 template <> struct Storage<c10::BFloat16> { using type = Bf16; };
 template <> struct Storage<c10::Half> { using type = F16; };
-
-ForwardLoop<float> forward_loop(const Loops& l, const float*) { return l.forward_f32; }
-ForwardLoop<Bf16> forward_loop(const Loops& l, const Bf16*) { return l.forward_bf16; }
-ForwardLoop<F16> forward_loop(const Loops& l, const F16*) { return l.forward_f16; }
-BackwardLoop<float> backward_loop(const Loops& l, const float*) { return l.backward_f32; }
-BackwardLoop<Bf16> backward_loop(const Loops& l, const Bf16*) { return l.backward_bf16; }
-BackwardLoop<F16> backward_loop(const Loops& l, const F16*) { return l.backward_f16; }
-BackwardLoop<float> second_loop(const Loops& l, const float*) { return l.second_f32; }
-BackwardLoop<Bf16> second_loop(const Loops& l, const Bf16*) { return l.second_bf16; }
-BackwardLoop<F16> second_loop(const Loops& l, const F16*) { return l.second_f16; }
-AffineForwardLoop<float> affine_forward_loop(const Loops& l, const float*) { return l.affine_forward_f32; }
-AffineForwardLoop<Bf16> affine_forward_loop(const Loops& l, const Bf16*) { return l.affine_forward_bf16; }
-AffineForwardLoop<F16> affine_forward_loop(const Loops& l, const F16*) { return l.affine_forward_f16; }
-AffineBackwardLoop<float> affine_backward_loop(const Loops& l, const float*) { return l.affine_backward_f32; }
-AffineBackwardLoop<Bf16> affine_backward_loop(const Loops& l, const Bf16*) { return l.affine_backward_bf16; }
-AffineBackwardLoop<F16> affine_backward_loop(const Loops& l, const F16*) { return l.affine_backward_f16; }
-MomentsLoop<float> moments_loop(const Loops& l, const float*) { return l.moments_f32; }
-MomentsLoop<Bf16> moments_loop(const Loops& l, const Bf16*) { return l.moments_bf16; }
-MomentsLoop<F16> moments_loop(const Loops& l, const F16*) { return l.moments_f16; }
-
 
 // One channel's affine in float64 (the loops take it in float32).
 struct Affine64 {
@@ -189,7 +168,7 @@ void forward_block(const scalar_t* x, scalar_t* y, int64_t n, const GoluParams<d
     for (int64_t i = 0; i < n; ++i) y[i] = golu_forward(x[i], pa, ExpF64{});
   } else {
     using S = typename Storage<scalar_t>::type;
-    forward_loop(loops(), static_cast<const S*>(nullptr))(
+    loops().of<S>().forward(
         reinterpret_cast<const S*>(x), reinterpret_cast<S*>(y), n, pa);
   }
 }
@@ -213,8 +192,7 @@ void derivative_block(const scalar_t* dy, const scalar_t* x, scalar_t* dx, int64
                          : golu_second(dy[i], x[i], pa, ExpF64{});
   } else {
     using S = typename Storage<scalar_t>::type;
-    const S* none = nullptr;
-    const auto loop = order == 1 ? backward_loop(loops(), none) : second_loop(loops(), none);
+    const auto loop = order == 1 ? loops().of<S>().backward : loops().of<S>().second;
     loop(reinterpret_cast<const S*>(dy), reinterpret_cast<const S*>(x), reinterpret_cast<S*>(dx),
          n, pa);
   }
@@ -230,7 +208,7 @@ void affine_forward_row(const scalar_t* x, const scalar_t* r, scalar_t* y, int64
                                    std::fma(x[i], a.scale, a.shift)), p, ExpF64{});
   } else {
     using S = typename Storage<scalar_t>::type;
-    affine_forward_loop(loops(), static_cast<const S*>(nullptr))(
+    loops().of<S>().affine_forward(
         reinterpret_cast<const S*>(x), reinterpret_cast<const S*>(r), reinterpret_cast<S*>(y), n,
         a.to_float(), cast_params<float>(p));
   }
@@ -256,7 +234,7 @@ void affine_backward_channel(const scalar_t* dy, const scalar_t* x, const scalar
     }
   } else {
     using S = typename Storage<scalar_t>::type;
-    affine_backward_loop(loops(), static_cast<const S*>(nullptr))(
+    loops().of<S>().affine_backward(
         reinterpret_cast<const S*>(dy), reinterpret_cast<const S*>(x),
         reinterpret_cast<const S*>(r), reinterpret_cast<S*>(dx), reinterpret_cast<S*>(dr), rows,
         inner, stride, a.to_float(), cast_params<float>(p), sums);
@@ -277,9 +255,8 @@ void moments_channel(const scalar_t* x, int64_t rows, int64_t inner, int64_t str
     }
   } else {
     using S = typename Storage<scalar_t>::type;
-    moments_loop(loops(), static_cast<const S*>(nullptr))(reinterpret_cast<const S*>(x), rows,
-                                                          inner, stride,
-                                                          static_cast<float>(shift), sums);
+    loops().of<S>().moments(reinterpret_cast<const S*>(x), rows, inner, stride,
+                            static_cast<float>(shift), sums);
   }
 }
 

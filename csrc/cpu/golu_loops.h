@@ -52,26 +52,33 @@ template <typename T>
 using MomentsLoop = void (*)(const T* x, int64_t rows, int64_t inner, int64_t stride, float shift,
                              double* sums);
 
-struct Loops {
-  ForwardLoop<float> forward_f32;
-  BackwardLoop<float> backward_f32;
-  ForwardLoop<Bf16> forward_bf16;
-  BackwardLoop<Bf16> backward_bf16;
-  ForwardLoop<F16> forward_f16;
-  BackwardLoop<F16> backward_f16;
-  BackwardLoop<float> second_f32;  // grad * GoLU''(x), same signature
-  BackwardLoop<Bf16> second_bf16;
-  BackwardLoop<F16> second_f16;
-  AffineForwardLoop<float> affine_forward_f32;
-  AffineBackwardLoop<float> affine_backward_f32;
-  AffineForwardLoop<Bf16> affine_forward_bf16;
-  AffineBackwardLoop<Bf16> affine_backward_bf16;
-  AffineForwardLoop<F16> affine_forward_f16;
-  AffineBackwardLoop<F16> affine_backward_f16;
-  MomentsLoop<float> moments_f32;
-  MomentsLoop<Bf16> moments_bf16;
-  MomentsLoop<F16> moments_f16;
+// The loops of one storage type T: a loop of another type does not convert to these members, and
+// loops_for fills them by name (backward and second share a signature).
+template <typename T>
+struct TypedLoops {
+  ForwardLoop<T> forward;
+  BackwardLoop<T> backward;
+  BackwardLoop<T> second;  // grad * GoLU''(x)
+  AffineForwardLoop<T> affine_forward;
+  AffineBackwardLoop<T> affine_backward;
+  MomentsLoop<T> moments;
 };
+
+// Every loop of one instruction set, by storage type: loops.of<T>().
+struct Loops {
+  TypedLoops<float> f32;
+  TypedLoops<Bf16> bf16;
+  TypedLoops<F16> f16;
+
+  template <typename T>
+  const TypedLoops<T>& of() const;
+};
+template <>
+inline const TypedLoops<float>& Loops::of<float>() const { return f32; }
+template <>
+inline const TypedLoops<Bf16>& Loops::of<Bf16>() const { return bf16; }
+template <>
+inline const TypedLoops<F16>& Loops::of<F16>() const { return f16; }
 
 // Defined by golu_cpu_avx512.cpp and golu_cpu_avx2.cpp; null where not compiled (not x86-64 GCC).
 const Loops* avx512_loops();
@@ -241,16 +248,25 @@ void moments(const T* x, int64_t rows, int64_t inner, int64_t stride, float shif
   acc.flush();
 }
 
+template <typename V, typename T>
+TypedLoops<T> typed_loops_for() {
+  TypedLoops<T> loops;
+  loops.forward = forward<V, T>;
+  loops.backward = backward<V, T>;
+  loops.second = second<V, T>;
+  loops.affine_forward = affine_forward<V, T>;
+  loops.affine_backward = affine_backward<V, T>;
+  loops.moments = moments<V, T>;
+  return loops;
+}
+
 template <typename V>
 Loops loops_for() {
-  return {forward<V, float>, backward<V, float>,
-          forward<V, Bf16>,  backward<V, Bf16>,
-          forward<V, F16>,   backward<V, F16>,
-          second<V, float>,  second<V, Bf16>, second<V, F16>,
-          affine_forward<V, float>, affine_backward<V, float>,
-          affine_forward<V, Bf16>,  affine_backward<V, Bf16>,
-          affine_forward<V, F16>,   affine_backward<V, F16>,
-          moments<V, float>, moments<V, Bf16>, moments<V, F16>};
+  Loops loops;
+  loops.f32 = typed_loops_for<V, float>();
+  loops.bf16 = typed_loops_for<V, Bf16>();
+  loops.f16 = typed_loops_for<V, F16>();
+  return loops;
 }
 
 }  // namespace

@@ -8,7 +8,8 @@
 
 #include <cstdint>
 
-#include "../golu.h"
+#include "../batch_norm_golu.h"
+#include "../golu_op.h"
 #include "golu_kernels.cuh"
 
 namespace golu_mm {

@@ -121,7 +121,7 @@ Fn elementwise(double alpha, double beta, double gamma) {
   return Fn{p, golu_is_linear(p), golu_linear_slope<T>(alpha, beta)};
 }
 
-// The fused affine + GoLU (golu.h): one thread per element forward; backward, a row of blocks
+// The fused affine + GoLU (batch_norm_golu.h): one thread per element forward; backward, a row of blocks
 // per channel (blockIdx.x = channel), reduced per block and added to the channel's sums with
 // atomics (so their float rounding depends on the blocks' order).
 constexpr int kAffineThreads = 256;

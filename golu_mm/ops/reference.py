@@ -2,7 +2,9 @@
 the kernels are tested against. Same numerics as csrc/golu_math.h: float16/bfloat16 are computed
 in float32 and rounded once; no NaN from finite inputs; NaN in, NaN out."""
 import math
+import re
 import struct
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -68,11 +70,21 @@ def _zero_where(mask: Tensor, y: Tensor) -> Tensor:
     return torch.where(mask, torch.zeros_like(y), y)
 
 
-# Below these t, a * exp(t) is 0 (as in the kernels: csrc/cpu/fast_exp.h, golu_cpu.cpp).
-ZERO_BELOW = {torch.float32: -150.0, torch.float64: -1400.0}
-# Below these t the CPU kernels take exp(t) as 0 (csrc/cpu/fast_exp.h kExpNormal, golu_cpu.cpp
-# ExpF64::kNormal): u = exp(-gamma*x) is never subnormal there; CUDA and this file keep it.
-FLUSHED_BELOW = {torch.float32: -86.6, torch.float64: -708.0}
+def _kernel_constants() -> dict:
+    """The `constexpr double kName = value;` lines of golu_mm/include/golu_mm/constants.h, the
+    thresholds the kernels are compiled with."""
+    text = (Path(__file__).resolve().parents[1] / 'include' / 'golu_mm' / 'constants.h').read_text()
+    return {name: float(value) for name, value in
+            re.findall(r'^constexpr double (k\w+) = (-?[0-9.]+);', text, flags=re.MULTILINE)}
+
+
+_CONSTANTS = _kernel_constants()
+# Below these t, a * exp(t) is 0, as in the kernels.
+ZERO_BELOW = {torch.float32: _CONSTANTS['kZeroBelowF32'], torch.float64: _CONSTANTS['kZeroBelowF64']}
+# Below these t the CPU kernels take exp(t) as 0: u = exp(-gamma*x) is never subnormal there; CUDA
+# and this file keep it.
+FLUSHED_BELOW = {torch.float32: _CONSTANTS['kFlushedBelowF32'],
+                 torch.float64: _CONSTANTS['kFlushedBelowF64']}
 
 
 def _times_exp(a: Tensor, t: Tensor) -> Tensor:

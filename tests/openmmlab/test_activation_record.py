@@ -99,19 +99,19 @@ def check_runs(tmp_path):
         apis.test(SEG, golu_ckpt, work_dir=str(tmp_path / 'test'), cfg_options=relu)
     with pytest.warns(UserWarning, match='for evaluation'):
         metrics = apis.test(SEG, golu_ckpt, work_dir=str(tmp_path / 'test'), cfg_options=relu,
-                              allow_activation_mismatch=True)
+                            allow_activation_mismatch=True)
     assert 'mIoU' in metrics
     with pytest.raises(ActivationMismatchError, match='for load_from'):
         apis.train(SEG, work_dir=str(tmp_path / 'relu'),
-                     cfg_options={**relu, 'load_from': golu_ckpt})
+                   cfg_options={**relu, 'load_from': golu_ckpt})
     with pytest.raises(ActivationMismatchError, match='for resume'):
         apis.train(SEG, work_dir=str(tmp_path / 'golu'), resume='auto',
-                     cfg_options={**relu, 'train_cfg.max_iters': 2})
+                   cfg_options={**relu, 'train_cfg.max_iters': 2})
     # The matching config evaluates it without a word about activations.
     with warnings.catch_warnings():
         warnings.filterwarnings('error', message='.*trained with other activations')
         assert 'mIoU' in apis.test(SEG, golu_ckpt, work_dir=str(tmp_path / 'test'),
-                                     cfg_options=opts)
+                                   cfg_options=opts)
 
     # README's "Run a trained model on images": mmseg's own inferencer takes our config.
     from mmseg.apis import MMSegInferencer

@@ -1,10 +1,13 @@
 """Act* backbones and heads: every activation follows act_cfg, the default is upstream exactly,
 and state_dict keys match upstream's so ReLU checkpoints load with no missing or unexpected keys."""
+import copy
+
 import pytest
 import torch
 from torch import nn
 
 from golu_mm import GoLU, golu
+from golu_mm.nn.activations import GoLUFormula, replace_modules
 from golu_mm.openmmlab import mmdet_models as det
 from golu_mm.openmmlab import mmpretrain_models as pre
 from golu_mm.openmmlab import mmseg_models as seg
@@ -56,7 +59,11 @@ def test_backbone(act_cls, upstream_cls, kwargs):
     result = golu_model.load_state_dict(upstream.state_dict(), strict=True)
     assert not result.missing_keys and not result.unexpected_keys
     assert list(golu_model.state_dict()) == list(upstream.state_dict())
-    assert all(torch.isfinite(o).all() for o in outputs(golu_model, x))
+    # and it computes upstream's network with GoLU's formula at each ReLU (fused or not)
+    formula = copy.deepcopy(upstream)
+    assert replace_modules(formula, GoLUFormula) == len(acts)
+    for want, got in zip(outputs(formula, x), outputs(golu_model, x)):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
 
 
 def test_rpn_head_activation():

@@ -37,7 +37,6 @@ def test_deeplabv3_exports_end_to_end(tmp_path):
     assert {domain for domain, _ in result['nodes']} == {'ai.onnx'}
     assert ('ai.onnx', 'Exp') in result['nodes']  # GoLU, decomposed
     assert result['max_abs_error'] < 1e-4
-    assert result['torch_s'] > 0 and result['onnxruntime_s'] > 0
 
 
 def saved_model(config, path):

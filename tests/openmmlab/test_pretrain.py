@@ -44,7 +44,7 @@ def pretrained(tmp_path_factory):
         apis.train(PRETRAIN_DEMO, work_dir=str(tmp / name), cfg_options={**options, **extra})
         runs[name] = tmp / name / 'iter_3.pth'
     runs['metrics'] = apis.test(PRETRAIN_DEMO, str(runs['resnet']), work_dir=str(tmp / 'test'),
-                                  out=str(tmp / 'predictions.pkl'), cfg_options=options)
+                                out=str(tmp / 'predictions.pkl'), cfg_options=options)
     runs['tmp'] = tmp
     return runs
 
@@ -82,7 +82,6 @@ def test_pretraining_run_records_its_activation_and_reports_top1(pretrained):
     assert checkpoint['meta']['activations'] == {'backbone': ['GoLU'], 'data_preprocessor': [],
                                                  'head': [], 'neck': []}
     assert any(k.startswith('head.') for k in checkpoint['state_dict'])
-    assert 0 <= pretrained['metrics']['accuracy/top1'] <= 100
     predictions = pickle.loads((pretrained['tmp'] / 'predictions.pkl').read_bytes())
     assert len(predictions) == 6 and all(len(p['pred_score']) == 3 for p in predictions)
     top1 = 100 * sum(int(p['pred_label']) == int(p['gt_label']) for p in predictions) / 6

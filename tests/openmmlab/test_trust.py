@@ -81,7 +81,7 @@ def test_demo_schedule_follows_max_iters(config, max_iters):
 def test_cfg_options_must_be_key_value(capsys):
     with pytest.raises(SystemExit) as exc:
         apis.tool_arguments(__import__('argparse').ArgumentParser(), 'train',
-                              ['cfg.py', '--cfg-options', 'garbage'])
+                            ['cfg.py', '--cfg-options', 'garbage'])
     assert exc.value.code == 2
     assert "takes KEY=VALUE items, got 'garbage'" in capsys.readouterr().err
 
@@ -95,7 +95,7 @@ def test_unknown_option_keys_are_named_with_a_suggestion():
     assert 'model.backbone.dpeth (did you mean model.backbone.depth?)' in messages[1]
     with pytest.warns(UserWarning, match='trian_cfg'):
         apis.load_config('configs/demo/deeplabv3_golu_demo.py', {'trian_cfg.max_iters': 1},
-                           None, 'none')
+                         None, 'none')
 
 
 @pytest.mark.parametrize('content,message', [(b'', 'is empty'),
@@ -202,7 +202,7 @@ def test_option_values_keep_their_spaces_and_need_a_value(capsys):
                                 'z': None}
     with pytest.raises(SystemExit):
         apis.tool_arguments(argparse.ArgumentParser(), 'train',
-                              ['c.py', '--cfg-options', 'param_scheduler.7.end='])
+                            ['c.py', '--cfg-options', 'param_scheduler.7.end='])
     assert 'param_scheduler.7.end: no value after "="' in capsys.readouterr().err
     from golu_mm.openmmlab.config_checks import parse_options  # the sweep's parser: same rules
     assert parse_options(['load_from=/work dir/a b.pth']) == {'load_from': '/work dir/a b.pth'}
@@ -218,7 +218,7 @@ def test_config_variables_reach_the_model():
     assert (backbone.init_cfg.checkpoint, backbone.frozen_stages, backbone.norm_eval) == (
         'torchvision://resnet50', 1, True)
     backbone = apis.load_config(config, {'backbone_checkpoint': None}, None,
-                                  'none').model.backbone
+                                'none').model.backbone
     assert (backbone.init_cfg, backbone.frozen_stages, backbone.norm_eval) == (None, -1, False)
     cfg = apis.load_config(config, {'backbone_checkpoint': '/a b/golu.pth',
                                       'act_cfg.type': 'GELU'}, None, 'none')
@@ -287,7 +287,7 @@ def test_downloads_are_named_before_and_when_they_fail(monkeypatch, tmp_path, ca
     announce_downloads(cfg)
     assert 'downloaded before: ' in capsys.readouterr().out
     announce_downloads(apis.load_config('configs/mask_rcnn_golu.py',
-                                          {'backbone_checkpoint': None}, None, 'none'))
+                                        {'backbone_checkpoint': None}, None, 'none'))
     assert capsys.readouterr().out == ''
 
 

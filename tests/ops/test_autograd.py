@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from golu_mm import GoLU
+from golu_mm.nn.activations import GoLUFormula
 
 PARAMS = [(1.0, 1.0, 1.0), (1.5, 0.5, 2.0), (0.7, 0.0, 1.0)]
 
@@ -39,7 +40,11 @@ def test_module_is_a_drop_in_activation(device):
     model.to(device)
     x = torch.randn(4, 8, device=device)
     model(x).sum().backward()
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    # the same gradients as the network with GoLU's formula written out
+    reference = torch.nn.Sequential(model[0], GoLUFormula(), model[2])
+    grads = torch.autograd.grad(reference(x).sum(), list(model.parameters()))
+    for p, want in zip(model.parameters(), grads):
+        torch.testing.assert_close(p.grad, want, rtol=1e-5, atol=1e-6)
     assert repr(GoLU()) == 'GoLU()' and 'alpha=2.0' in repr(GoLU(alpha=2))
 
 

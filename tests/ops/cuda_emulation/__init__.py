@@ -12,6 +12,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 CSRC = HERE.parents[2] / 'csrc'
+INCLUDE = HERE.parents[2] / 'golu_mm' / 'include'
 KERNELS = CSRC / 'cuda' / 'golu_kernels.cuh'
 SMS = 2  # the emulated GPU's multiprocessors: small, so that grid-stride loops go round
 
@@ -33,7 +34,8 @@ def build(mutate: Optional[Callable[[str], str]] = None) -> Path:
         assert changed != source, 'the mutation did not apply'
         source = changed
     files = [(HERE / 'cuda_emulation.h').read_text(), (HERE / 'emulated_kernels.cpp').read_text(),
-             (CSRC / 'golu_math.h').read_text(), source]
+             (CSRC / 'golu_math.h').read_text(), (INCLUDE / 'golu_mm' / 'constants.h').read_text(),
+             source]
     key = hashlib.sha256('\0'.join(files).encode()).hexdigest()[:16]
     out = Path(tempfile.gettempdir()) / f'golu_mm_cuda_emulation_{key}.so'
     if out.exists():
@@ -47,7 +49,7 @@ def build(mutate: Optional[Callable[[str], str]] = None) -> Path:
         assert compiler, 'the CUDA emulation needs a C++ compiler (g++)'
         partial = root / 'lib.so'
         subprocess.run([compiler, '-O1', '-std=c++17', '-shared', '-fPIC', f'-I{root}',
-                        f'-I{HERE}', str(HERE / 'emulated_kernels.cpp'), '-o', str(partial)],
+                        f'-I{HERE}', f'-I{INCLUDE}', str(HERE / 'emulated_kernels.cpp'), '-o', str(partial)],
                        check=True, capture_output=True, text=True)
         shutil.move(str(partial), out)
     return out

@@ -81,7 +81,7 @@ void emu_affine_forward(int dtype, const void* x, const void* r, void* y, const 
   if (dtype == 0) run(0.0f); else run(0.0);
 }
 
-// dx, dr (when given) and sums (3 x channels, zeroed by the caller) as golu.h documents.
+// dx, dr (when given) and sums (3 x channels, zeroed by the caller) as batch_norm_golu.h documents.
 void emu_affine_backward(int dtype, const void* dy, const void* x, const void* r, void* dx,
                          void* dr, const void* scale, const void* shift,
                          const void* residual_scale, const void* center,

@@ -1,4 +1,6 @@
-// Declarations shared by the operator registration (ops.cpp) and the CPU / CUDA kernels.
+// The fused batch norm (+ residual batch norm) + GoLU operator, generic over a backend's kernels
+// (batch_norm_golu.cpp registers the CPU ones, cuda/golu_cuda.cu the CUDA ones): its arguments
+// as the kernels take them, the kernel signatures, and the forward and backward.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -8,30 +10,6 @@
 #include "golu_math.h"
 
 namespace golu_mm {
-
-// Argument checks shared by every backend: floating dtype (TypeError), finite non-negative
-// alpha/beta/gamma (ValueError); for the backward also matching shapes, dtypes and devices.
-void check_golu_args(const at::Tensor& x, double alpha, double beta, double gamma);
-void check_golu_backward_args(const at::Tensor& grad, const at::Tensor& x, double alpha,
-                              double beta, double gamma);
-
-// `t` itself when it is non-overlapping and dense (any memory format: contiguous, channels_last,
-// permuted), else a copy in its suggested memory format. Kernels then treat storage as flat.
-at::Tensor dense(const at::Tensor& t);
-// `t` with exactly the strides of the dense tensor `like` (copied only when they differ).
-at::Tensor laid_out_like(const at::Tensor& t, const at::Tensor& like);
-
-// Kernel signatures: inputs are dense and share strides; `out` is at::empty_like of them.
-using ForwardKernel = void (*)(const at::Tensor& x, at::Tensor& out, double alpha, double beta,
-                               double gamma);
-using BackwardKernel = void (*)(const at::Tensor& grad, const at::Tensor& x, at::Tensor& out,
-                                double alpha, double beta, double gamma);
-
-// t's data, or null for an undefined (absent optional) tensor.
-template <typename T>
-const T* data_or_null(const at::Tensor& t) {
-  return t.defined() ? t.const_data_ptr<T>() : nullptr;
-}
 
 // The fused channel affine + residual + GoLU, y = GoLU(x*scale[c] + shift[c] + residual *
 // residual_scale[c]), over x of shape (N, C, *): the kernels see contiguous x (and residual,
@@ -49,14 +27,6 @@ using AffineForwardKernel = void (*)(const AffineGoluArgs& a, at::Tensor& out);
 // sum(gz*(residual - residual_center[c])) (0 without a residual).
 using AffineBackwardKernel = void (*)(const AffineGoluArgs& a, const at::Tensor& grad,
                                       at::Tensor& dx, at::Tensor& dr, at::Tensor& sums);
-void affine_golu_forward_cpu(const AffineGoluArgs& a, at::Tensor& out);
-void affine_golu_backward_cpu(const AffineGoluArgs& a, const at::Tensor& grad, at::Tensor& dx,
-                              at::Tensor& dr, at::Tensor& sums);
-
-// Per-channel mean and biased variance of contiguous x (N, C, *) in the compute type (the
-// batch statistics of a batch norm), `inner` elements per (n, c) row.
-void channel_moments_cpu(const at::Tensor& x, int64_t inner, at::Tensor& mean, at::Tensor& var);
-
 // A batch norm as the kernels take it: per-channel mean, (biased) variance, weight and bias in
 // any floating dtype (weight/bias undefined when absent), and eps.
 struct BatchNormArgs {
@@ -121,38 +91,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_golu_backward_op(
   sums[1].mul_(invstd);
   if (residual_invstd.defined()) sums[2].mul_(residual_invstd);
   return {dx, residual_grad ? dr : at::empty({0}, x.options()), sums};
-}
-
-// The instruction set the CPU kernels run with: "avx512", "avx2" or "scalar".
-const char* cpu_isa();
-
-void golu_forward_cpu(const at::Tensor& x, at::Tensor& out, double alpha, double beta,
-                      double gamma);
-void golu_backward_cpu(const at::Tensor& grad, const at::Tensor& x, at::Tensor& out, double alpha,
-                       double beta, double gamma);
-// grad * GoLU''(x), for double backward (a BackwardKernel).
-void golu_second_cpu(const at::Tensor& grad, const at::Tensor& x, at::Tensor& out, double alpha,
-                     double beta, double gamma);
-
-// The operators, generic over the backend's kernels: check, lay out, allocate, launch.
-template <ForwardKernel kernel>
-at::Tensor golu_op(const at::Tensor& x, double alpha, double beta, double gamma) {
-  check_golu_args(x, alpha, beta, gamma);
-  const at::Tensor xd = dense(x);
-  at::Tensor out = at::empty_like(xd);
-  if (out.numel() > 0) kernel(xd, out, alpha, beta, gamma);
-  return out;
-}
-
-template <BackwardKernel kernel>
-at::Tensor golu_backward_op(const at::Tensor& grad, const at::Tensor& x, double alpha, double beta,
-                            double gamma) {
-  check_golu_backward_args(grad, x, alpha, beta, gamma);
-  const at::Tensor xd = dense(x);
-  const at::Tensor gd = laid_out_like(grad, xd);
-  at::Tensor out = at::empty_like(xd);
-  if (out.numel() > 0) kernel(gd, xd, out, alpha, beta, gamma);
-  return out;
 }
 
 }  // namespace golu_mm
