@@ -7,6 +7,8 @@
 #   GOLU_VENV    where the venv lives            (default: <repo>/.venv)
 #   GOLU_CACHE   where the mmcv wheel is cached  (default: ~/.cache/golu_mm)
 #   GOLU_PYTHON  the interpreter for a new venv  (default: the first of python3.11/3.12/3.13)
+#   GOLU_TORCH   keep: use the torch already installed in the venv (e.g. a CUDA 12 build, with its
+#                torchvision and numpy) instead of the pinned torch 2.14.1; the rest stays pinned
 #   FORCE_CUDA   1 builds mmcv's and golu_mm's CUDA ops without a visible GPU, 0 never; unset:
 #                CUDA exactly when torch sees a GPU (tools/build_plan.py decides, and names the
 #                fix when the toolkit, torch and driver do not fit together)
@@ -44,14 +46,36 @@ supported "$version" || die "$VENV has Python $version, which the pinned stack d
 ($SUPPORTED_PYTHONS): remove it (rm -rf $VENV) and run again, with GOLU_PYTHON if needed."
 PIP=("$PY" -m pip --disable-pip-version-check -q)
 C=(-c "$ROOT/requirements/constraints.txt")
+BUILD_REQ=$ROOT/requirements/build.txt
+case "${GOLU_TORCH:-}" in
+    '') ;;
+    keep)
+        kept=$("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null) || die "GOLU_TORCH=keep \
+but $VENV has no torch: install the one you want there first (e.g. $PY -m pip install torch \
+--index-url https://download.pytorch.org/whl/cu121), or leave GOLU_TORCH unset for the pinned one."
+        say "keeping torch $kept (GOLU_TORCH=keep): torch, torchvision, numpy and torch's CUDA libraries stay as installed"
+        pins=$(mktemp -d)
+        unpinned='^(torch|torchvision|triton|numpy|nvidia-[a-z0-9-]+)=='
+        grep -Ev "$unpinned" "$ROOT/requirements/constraints.txt" > "$pins/constraints.txt"
+        grep -Ev "$unpinned" "$BUILD_REQ" > "$pins/build.txt"
+        "$PY" -c 'import importlib.metadata as m
+for name in ("torch", "torchvision", "numpy"):
+    try:
+        print(f"{name}=={m.version(name)}")
+    except m.PackageNotFoundError:
+        pass' >> "$pins/constraints.txt"
+        C=(-c "$pins/constraints.txt")
+        BUILD_REQ=$pins/build.txt ;;
+    *) die "GOLU_TORCH must be keep or unset, got '$GOLU_TORCH'" ;;
+esac
 
 # 1. Python packages, pinned in requirements/ (constraints.txt pins everything they pull in).
 req_stamp=$VENV/.golu_requirements
-req_hash=$(hash_of "$ROOT"/requirements/*.txt "$ROOT/tools/setup_env.sh")
+req_hash=$( (cat "$ROOT"/requirements/*.txt "$ROOT/tools/setup_env.sh"; echo "torch:${kept:-pinned}") | sha256sum | cut -c1-16)
 if [ "$(cat "$req_stamp" 2>/dev/null)" != "$req_hash" ]; then
     say "installing pinned packages (first run: torch is a 5.5 GB CUDA build, about 2 minutes)"
-    "${PIP[@]}" install "${C[@]}" -r "$ROOT/requirements/build.txt"
-    "${PIP[@]}" install "${C[@]}" -r "$ROOT/requirements/torch.txt"
+    "${PIP[@]}" install "${C[@]}" -r "$BUILD_REQ"
+    [ -n "${kept:-}" ] || "${PIP[@]}" install "${C[@]}" -r "$ROOT/requirements/torch.txt"
     "${PIP[@]}" install "${C[@]}" "mmengine==0.10.7"
     rm -f "$VENV/.golu_mmcv"  # the packages below need mmcv first
 fi

@@ -115,3 +115,29 @@ def test_only_a_supported_python_makes_the_venv(fake, tmp_path):
     result = setup_env(env, GOLU_VENV=str(tmp_path / 'old'))
     assert result.returncode == 1 and 'has Python 3.10' in result.stderr
     assert 'rm -rf' in result.stderr
+
+
+def test_kept_torch_is_never_installed_over(fake):
+    """GOLU_TORCH=keep: the venv's torch (here the test's own) stays; no pin of torch,
+    torchvision, numpy or torch's CUDA libraries reaches pip, except the installed versions."""
+    import importlib.metadata
+    tmp, env, log = fake
+    kept = setup_env(env, GOLU_TORCH='keep', FORCE_CUDA='0')
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert f'keeping torch {torch.__version__}' in kept.stdout
+    calls = log.read_text()
+    assert 'requirements/torch.txt' not in calls and 'requirements/build.txt' not in calls
+    constraints = [line.split(' -c ')[1].split()[0] for line in calls.splitlines() if ' -c ' in line]
+    assert constraints and all(c != str(ROOT / 'requirements' / 'constraints.txt') for c in constraints)
+    pins = Path(constraints[0]).read_text().splitlines()
+    assert f'torch=={importlib.metadata.version("torch")}' in pins
+    assert f'numpy=={importlib.metadata.version("numpy")}' in pins
+    assert [p for p in pins if p.startswith(('torch==', 'numpy=='))] == [
+        f'torch=={importlib.metadata.version("torch")}', f'numpy=={importlib.metadata.version("numpy")}']
+    assert [p for p in pins if p.startswith('torchvision==')] == [
+        f'torchvision=={importlib.metadata.version("torchvision")}']
+    assert not [p for p in pins if p.startswith(('triton==', 'nvidia-'))]
+    assert 'mmengine==0.10.7' in pins  # everything else stays pinned
+
+    wrong = setup_env(env, GOLU_TORCH='yes')
+    assert wrong.returncode == 1 and "GOLU_TORCH must be keep or unset, got 'yes'" in wrong.stderr
