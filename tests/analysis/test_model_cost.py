@@ -64,6 +64,7 @@ def run_tool(*args):
     return result.stdout
 
 
+@pytest.mark.slow  # runs tools/benchmark_model.py
 def test_tool_on_a_config_and_on_torchvision():
     out = run_tool('configs/demo/mask_rcnn_golu_demo.py', '--shape', '64', '64', '--steps', '2',
                    '--warmup', '1', '--activations', 'ReLU', 'GoLU', 'GoLU-unfused')
@@ -81,6 +82,7 @@ def test_tool_on_a_config_and_on_torchvision():
     assert torchvision_ratio['GoLU'] < torchvision_ratio['GoLU-unfused']
 
 
+@pytest.mark.slow  # runs tools/benchmark_model.py
 def test_torchvision_detectors_run_at_the_stated_shape():
     """The tables' title names the input shape; the detectors' transform (which resizes to 800
     by default) must leave it so."""

@@ -76,6 +76,7 @@ def test_pretraining_configs_build_with_the_papers_recipe(config):
                 cfg.param_scheduler.gamma) == ('MultiStepLR', [30, 60], 0.1)
 
 
+@pytest.mark.slow  # the pretrained fixture trains twice
 def test_pretraining_run_records_its_activation_and_reports_top1(pretrained):
     checkpoint = read_checkpoint(str(pretrained['resnet']))
     assert checkpoint['meta']['act_cfg'] == {'type': 'GoLU'}
@@ -88,6 +89,7 @@ def test_pretraining_run_records_its_activation_and_reports_top1(pretrained):
     assert pretrained['metrics']['accuracy/top1'] == pytest.approx(top1)
 
 
+@pytest.mark.slow  # the pretrained fixture trains twice
 @pytest.mark.parametrize('config,run', [(DET_DEMO, 'resnet'), (SEG_DEMO, 'v1c')],
                          ids=['mask_rcnn', 'deeplabv3'])
 def test_pretrained_backbone_loads_bit_exactly(pretrained, config, run):
@@ -101,6 +103,7 @@ def test_pretrained_backbone_loads_bit_exactly(pretrained, config, run):
     assert sum(k.startswith('backbone.') for k in source) == len(loaded)
 
 
+@pytest.mark.slow  # the pretrained fixture trains twice
 def test_wrong_architecture_is_an_error_naming_the_keys(pretrained):
     # A plain-stem ResNet-18 checkpoint into the V1c (deep stem) backbone of DeepLabV3.
     with pytest.raises(CheckpointError, match=r'missing: stem\.0\.weight.*unexpected: conv1'):
@@ -112,6 +115,7 @@ def test_wrong_architecture_is_an_error_naming_the_keys(pretrained):
                                 'model.neck.in_channels': [16, 32, 64, 128]})
 
 
+@pytest.mark.slow  # the pretrained fixture trains twice
 def test_activation_mismatch_is_refused_unless_allowed(pretrained):
     relu = {'model.backbone.act_cfg.type': 'ReLU'}
     with pytest.raises(ActivationMismatchError, match=r'for backbone init: backbone: GoLU in the '
@@ -132,6 +136,7 @@ def test_activation_mismatch_is_refused_unless_allowed(pretrained):
     assert 'backbone: GoLU in the checkpoint, ReLU in the model' in messages[0]
 
 
+@pytest.mark.slow  # the pretrained fixture trains twice
 def test_extracted_backbone_round_trip(pretrained):
     out = pretrained['tmp'] / 'golu_r18.pth'
     written = extract_backbone(str(pretrained['resnet']), str(out))
