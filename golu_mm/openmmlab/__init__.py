@@ -4,8 +4,9 @@
   ``dict(type='GoLU')`` works as any ``act_cfg``, in ``ConvModule`` and from every scope, and
   allow-lists what mmengine checkpoints hold for torch's ``weights_only`` loading (checkpoint);
 - ``golu_mm.openmmlab.mmdet_models`` / ``mmseg_models`` / ``mmpretrain_models`` add the ``Act*``
-  backbones and heads of each codebase: the module a config names in ``custom_imports`` (the mmdet
-  ``projects/`` way), so the configs also run with each codebase's own tools;
+  backbones and heads of each codebase (``mmseg_datasets`` the COCO-VOC dataset): the modules a
+  config names in ``custom_imports`` (the mmdet ``projects/`` way), so the configs also run with
+  each codebase's own tools;
 - ``ActivationMetaHook`` (activation_record) records the model's activations in its checkpoints
   and refuses to load a checkpoint trained with others.
 """

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import reference, torch_compat
-from .extension import backends, load_error
+from .extension import has_backend, load_error
 from .golu import SUPPORTED_DTYPES, _check_input, check_params, golu
 
 __all__ = ['batch_norm_golu', 'BatchNormArgs', 'fused_available']
@@ -27,12 +27,9 @@ class BatchNormArgs(NamedTuple):
     eps: float = 1e-5
 
 
-_BACKENDS = backends()
-
-
 def fused_available(x: Tensor) -> bool:
     """Whether the fused operator has a kernel for x's device (else callers compose torch ops)."""
-    return _BACKENDS.get(x.device.type, False)
+    return has_backend(x.device.type)
 
 
 def batch_norm_golu(x: Tensor, norm: BatchNormArgs, training: bool = False,

@@ -58,8 +58,13 @@ def cpu_isa() -> Optional[str]:
     return _C.cpu_isa()
 
 
-_BACKENDS = backends()
+_BACKENDS = backends()  # probed once per process
 _warned = set()
+
+
+def has_backend(device_type: str) -> bool:
+    """Whether the compiled operators have kernels for this device type (no warning)."""
+    return _BACKENDS.get(device_type, False)
 
 
 def uses_extension(device_type: str) -> bool:
