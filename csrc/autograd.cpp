@@ -20,21 +20,22 @@ at::Tensor call_golu(const at::Tensor& x, double alpha, double beta, double gamm
   return op.call(x, alpha, beta, gamma);
 }
 
+// golu_backward and golu_second share a signature: (grad, x, alpha, beta, gamma).
+using GradientOp = at::Tensor(const at::Tensor&, const at::Tensor&, double, double, double);
+
+c10::TypedOperatorHandle<GradientOp> gradient_op(const char* name) {
+  return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<GradientOp>();
+}
+
 at::Tensor call_golu_backward(const at::Tensor& grad, const at::Tensor& x, double alpha,
                               double beta, double gamma) {
-  static const auto op =
-      c10::Dispatcher::singleton()
-          .findSchemaOrThrow("golu_mm::golu_backward", "")
-          .typed<at::Tensor(const at::Tensor&, const at::Tensor&, double, double, double)>();
+  static const auto op = gradient_op("golu_mm::golu_backward");
   return op.call(grad, x, alpha, beta, gamma);
 }
 
 at::Tensor call_golu_second(const at::Tensor& grad, const at::Tensor& x, double alpha,
                             double beta, double gamma) {
-  static const auto op =
-      c10::Dispatcher::singleton()
-          .findSchemaOrThrow("golu_mm::golu_second", "")
-          .typed<at::Tensor(const at::Tensor&, const at::Tensor&, double, double, double)>();
+  static const auto op = gradient_op("golu_mm::golu_second");
   return op.call(grad, x, alpha, beta, gamma);
 }
 
