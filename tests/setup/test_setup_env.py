@@ -82,11 +82,15 @@ def test_mmcv_and_extension_follow_the_build_key(fake):
     toolkit(tmp / 'cuda-13', torch.version.cuda)
     cuda = setup_env(env, FORCE_CUDA='1', CUDA_HOME=str(tmp / 'cuda-13'))
     assert cuda.returncode == 0, cuda.stdout + cuda.stderr
-    cuda_key = build_plan.plan({'FORCE_CUDA': '1', 'CUDA_HOME': str(tmp / 'cuda-13')}).key
+    cuda_plan = build_plan.plan({'FORCE_CUDA': '1', 'CUDA_HOME': str(tmp / 'cuda-13')})
+    cuda_key = cuda_plan.key
     assert cuda_key.startswith('cuda-') and 'building mmcv 2.1.0 (cuda ops, C++' in cuda.stdout
     assert list((tmp / 'cache' / 'wheels' / f'mmcv-2.1.0-{cuda_key}').glob('mmcv-*.whl'))
     built = [line for line in log.read_text().splitlines() if ' wheel ' in line]
-    assert built and 'FORCE_CUDA=1' in built[0] and 'TORCH_CUDA_ARCH_LIST=7.5;' in built[0]
+    # every generation this toolkit builds (CUDA 13: from 7.5, CUDA 12.1: from 7.0), PTX on the newest
+    assert cuda_plan.arch_list.startswith(('7.0;', '7.5;')) and cuda_plan.arch_list.endswith('+PTX')
+    assert built and 'FORCE_CUDA=1' in built[0]
+    assert f'TORCH_CUDA_ARCH_LIST={cuda_plan.arch_list} ' in built[0]
     assert (tmp / 'venv' / '.golu_mmcv').read_text().strip() == cuda_key
     standard = build_plan.torch_cxx_standard()  # mmcv's C++17 raised to torch's standard only
     assert f'mmcv setup.py: args = ["-std=c++{standard}"]' in log.read_text()
