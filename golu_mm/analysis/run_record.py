@@ -34,7 +34,7 @@ def canonical_options(options: List[str]) -> List[str]:
     return [by_key[k] for k in sorted(by_key)]
 
 
-def differences(recorded: dict, wanted: dict) -> List[str]:
+def spec_mismatches(recorded: dict, wanted: dict) -> List[str]:
     return [f'{key}: recorded {recorded.get(key)!r}, now {wanted[key]!r}'
             for key in wanted if recorded.get(key) != wanted[key]]
 
@@ -57,7 +57,7 @@ def plan_run(run_dir: Path, spec: dict, force: bool = False) -> str:
             recorded = json.loads(spec_file.read_text())
         except ValueError:
             recorded = None
-    problems = (differences(recorded, spec) if isinstance(recorded, dict)
+    problems = (spec_mismatches(recorded, spec) if isinstance(recorded, dict)
                 else [f'no readable {SPEC_FILE}: what trained there is unknown'])
     if problems:
         if not force:

@@ -66,7 +66,7 @@ def checkpoint_activations(checkpoint: dict) -> Optional[Dict[str, List[str]]]:
     return record
 
 
-def differences(recorded: Optional[dict], model_record: Dict[str, List[str]]) -> List[str]:
+def activation_mismatches(recorded: Optional[dict], model_record: Dict[str, List[str]]) -> List[str]:
     """'component: X in the checkpoint, Y in the model' for each component of both whose
     activations differ (a component only one side has is a key mismatch, refused as such); a
     checkpoint without a record (None) counts as ReLU wherever the model has an activation."""
@@ -89,7 +89,7 @@ def check_activations(recorded: Optional[dict], model_record: Dict[str, List[str
     fine-tune (load_from in training, a backbone init)."""
     if purpose not in PURPOSES:
         raise ValueError(f'purpose must be one of {PURPOSES}, got {purpose!r}')
-    problems = differences(recorded, model_record)
+    problems = activation_mismatches(recorded, model_record)
     if not problems:
         return
     whose = ('' if recorded is not None else

@@ -10,8 +10,8 @@ from mmengine.registry import DefaultScope
 
 from golu_mm.data import config_options, generate
 from golu_mm.openmmlab import apis
-from golu_mm.openmmlab.activation_record import (ActivationMismatchError, check_activations,
-                                                 differences, model_activations)
+from golu_mm.openmmlab.activation_record import (ActivationMismatchError, activation_mismatches,
+                                                 check_activations, model_activations)
 from golu_mm.openmmlab.checkpoint import read_checkpoint
 
 DET = 'configs/demo/mask_rcnn_golu_demo.py'
@@ -19,20 +19,20 @@ SEG = 'configs/demo/deeplabv3_golu_demo.py'
 RELU = {'act_cfg.type': 'ReLU', 'model.backbone.act_cfg.type': 'ReLU'}
 
 
-def test_differences_name_each_component():
+def test_activation_mismatches_name_each_component():
     model = {'backbone': ['GoLU'], 'roi_head': ['ReLU']}
-    assert differences(model, model) == []
-    assert differences({'backbone': ['ReLU'], 'roi_head': ['ReLU']}, model) == [
+    assert activation_mismatches(model, model) == []
+    assert activation_mismatches({'backbone': ['ReLU'], 'roi_head': ['ReLU']}, model) == [
         'backbone: ReLU in the checkpoint, GoLU in the model']
     # No record: ReLU wherever the model has an activation.
-    assert differences(None, {'backbone': ['ReLU'], 'roi_head': ['ReLU']}) == []
-    assert differences(None, model) == ['backbone: ReLU in the checkpoint, GoLU in the model']
-    assert differences(None, {'backbone': ['ReLU'], 'neck': []}) == []
-    assert differences({'backbone': ['GoLU'], 'rpn_head': []},
+    assert activation_mismatches(None, {'backbone': ['ReLU'], 'roi_head': ['ReLU']}) == []
+    assert activation_mismatches(None, model) == ['backbone: ReLU in the checkpoint, GoLU in the model']
+    assert activation_mismatches(None, {'backbone': ['ReLU'], 'neck': []}) == []
+    assert activation_mismatches({'backbone': ['GoLU'], 'rpn_head': []},
                        {**model, 'rpn_head': ['GoLU']}) == [
         'rpn_head: none in the checkpoint, GoLU in the model']
     # Only the components both have (an older record names the backbone only).
-    assert differences({'backbone': ['GoLU']}, model) == []
+    assert activation_mismatches({'backbone': ['GoLU']}, model) == []
 
 
 def test_purposes_decide_between_error_and_warning():
