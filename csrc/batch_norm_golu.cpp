@@ -38,7 +38,7 @@ at::Tensor per_channel(const std::string& name, const at::Tensor& t, const at::T
 // The kernels' per-channel affine of a batch norm (its arguments named with `prefix`):
 // scale = weight / sqrt(var + eps), shift = bias - mean * scale, center = mean; returns
 // 1 / sqrt(var + eps).
-at::Tensor affine_of(const std::string& prefix, const BatchNormArgs& n, const at::Tensor& x,
+at::Tensor affine_of(const std::string& prefix, const ChannelNorm& n, const at::Tensor& x,
                      at::Tensor& scale, at::Tensor& shift, at::Tensor& center) {
   TORCH_CHECK_VALUE(std::isfinite(n.eps) && n.eps >= 0, "batch_norm_golu: ", prefix,
                     "eps must be finite and non-negative, got ", n.eps);
@@ -51,9 +51,9 @@ at::Tensor affine_of(const std::string& prefix, const BatchNormArgs& n, const at
 }
 }  // namespace
 
-AffineGoluArgs batch_norm_golu_args(const at::Tensor& x, const BatchNormArgs& norm,
+AffineGoluArgs batch_norm_golu_args(const at::Tensor& x, const ChannelNorm& norm,
                                     const c10::optional<at::Tensor>& residual,
-                                    const BatchNormArgs& norm_r, double alpha, double beta,
+                                    const ChannelNorm& norm_r, double alpha, double beta,
                                     double gamma, at::Tensor* invstd, at::Tensor* residual_invstd) {
   check_golu_args(x, alpha, beta, gamma);
   TORCH_CHECK_VALUE(alpha > 0 && beta > 0 && gamma > 0,

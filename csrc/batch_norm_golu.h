@@ -27,9 +27,10 @@ using AffineForwardKernel = void (*)(const AffineGoluArgs& a, at::Tensor& out);
 // sum(gz*(residual - residual_center[c])) (0 without a residual).
 using AffineBackwardKernel = void (*)(const AffineGoluArgs& a, const at::Tensor& grad,
                                       at::Tensor& dx, at::Tensor& dr, at::Tensor& sums);
-// A batch norm as the kernels take it: per-channel mean, (biased) variance, weight and bias in
-// any floating dtype (weight/bias undefined when absent), and eps.
-struct BatchNormArgs {
+// A channel normalisation as the kernels apply it: per-channel mean, (biased) variance, weight
+// and bias in any floating dtype (weight/bias undefined when absent), and eps. (Python's
+// BatchNormArgs is a BatchNorm module's state: running statistics and momentum.)
+struct ChannelNorm {
   at::Tensor mean, var, weight, bias;
   double eps;
 };
@@ -37,9 +38,9 @@ struct BatchNormArgs {
 // Checks the fused op's arguments (norm_r: the residual's batch norm, mean undefined when the
 // residual is added as is) and lays them out for the kernels: scale, shift and center from the
 // batch norms; `invstd` and `residual_invstd` get 1/sqrt(var + eps).
-AffineGoluArgs batch_norm_golu_args(const at::Tensor& x, const BatchNormArgs& norm,
+AffineGoluArgs batch_norm_golu_args(const at::Tensor& x, const ChannelNorm& norm,
                                     const c10::optional<at::Tensor>& residual,
-                                    const BatchNormArgs& norm_r, double alpha, double beta,
+                                    const ChannelNorm& norm_r, double alpha, double beta,
                                     double gamma, at::Tensor* invstd, at::Tensor* residual_invstd);
 void check_like_input(const char* name, const at::Tensor& t, const at::Tensor& x);
 
