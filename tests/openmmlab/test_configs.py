@@ -74,6 +74,7 @@ def unscoped(node):
     return node
 
 
+@pytest.mark.slow  # each runs an upstream tool in a subprocess
 @pytest.mark.parametrize('name,codebase', [('mask_rcnn_golu.py', 'mmdet'),
                                            ('deeplabv3_golu.py', 'mmseg'),
                                            ('pretrain/resnet50_golu_in1k.py', 'mmpretrain')])

@@ -75,6 +75,7 @@ def test_trained_checkpoint_is_what_gets_exported(tmp_path):
                                rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow  # each runs tools/export_onnx.py in a subprocess
 @needs_dynamo_exporter
 @pytest.mark.parametrize('args,message', [
     (['configs/faster_rcnn_golu.py', 'missing.pth'], 'checkpoint missing.pth does not exist'),

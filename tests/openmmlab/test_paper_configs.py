@@ -61,6 +61,7 @@ def scoped_pipeline(cfg, pipeline):
         return Compose(pipeline)
 
 
+@pytest.mark.slow  # a training step of each full-size recipe
 @pytest.mark.parametrize('name', [n for n in CONFIGS if n.endswith('golu.py')])
 def test_pipelines_resolve_and_model_trains(name):
     cfg, model = build(f'paper/{name}')
