@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The ecosystem stack (requirements/ecosystem.txt: torch 2.1.2, numpy < 2, mmengine 0.10.7, mmdet
 # 3.3.0, mmseg 1.2.2, mmpretrain 1.2.0; mmcv 2.1.0 from tools/install_mmcv.sh, built once per key
-# and cached like the main stack's) in its own venv, .eco/venv, and golu_mm built against it in a copy of the sources, .eco/src, so that the
-# main .venv's in-place extension stays as it is. Idempotent: the venv is reinstalled when the
+# and cached like the main stack's) in its own venv, .eco/venv, and golu_mm built against it in a
+# copy of the sources, .eco/src, so that the main .venv's in-place extension stays as it is. Idempotent: the venv is reinstalled when the
 # requirements change, the extension rebuilt when the sources or the build plan change.
 #
 #   GOLU_ECO_DIR  where both live (default: <repo>/.eco)
@@ -38,7 +38,7 @@ rm -rf "$SRC" && mkdir -p "$SRC"
 (cd "$ROOT" && git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf -) \
     | tar -xf - -C "$SRC"
 eval "$("$PY" "$SRC/tools/build_plan.py")"
-ext_hash=$GOLU_BUILD_KEY-$(cd "$SRC" && hash_of setup.py tools/build_plan.py $(find csrc -type f | sort))
+ext_hash=$GOLU_BUILD_KEY-$(cd "$SRC" && hash_of setup.py tools/build_plan.py $(find csrc golu_mm/include -type f | sort))
 if [ "$(cat "$ECO/.golu_extension" 2>/dev/null)" != "$ext_hash" ] || ! ls "$ECO"/_C*.so >/dev/null 2>&1; then
     say "building golu_mm._C against torch 2.1.2 ($GOLU_BUILD_FLAVOUR)"
     rm -f "$ECO"/_C*.so

@@ -71,7 +71,7 @@ esac
 
 # 1. Python packages, pinned in requirements/ (constraints.txt pins everything they pull in).
 req_stamp=$VENV/.golu_requirements
-req_hash=$( (cat "$ROOT"/requirements/*.txt "$ROOT/tools/setup_env.sh"; echo "torch:${kept:-pinned}") | sha256sum | cut -c1-16)
+req_hash=$(hash_of "$ROOT"/requirements/*.txt "$ROOT/tools/setup_env.sh" <(echo "torch:${kept:-pinned}"))
 if [ "$(cat "$req_stamp" 2>/dev/null)" != "$req_hash" ]; then
     say "installing pinned packages (first run: torch is a 5.5 GB CUDA build, about 2 minutes)"
     "${PIP[@]}" install "${C[@]}" -r "$BUILD_REQ"
@@ -103,7 +103,7 @@ fi
 
 # 4. golu_mm itself, editable, with its compiled operator. ninja rebuilds only what changed.
 ext_stamp=$VENV/.golu_extension
-ext_hash=$GOLU_BUILD_KEY-$(hash_of "$ROOT/setup.py" "$ROOT/tools/build_plan.py" $(find "$ROOT/csrc" -type f | sort))
+ext_hash=$GOLU_BUILD_KEY-$(hash_of "$ROOT/setup.py" "$ROOT/tools/build_plan.py" $(find "$ROOT/csrc" "$ROOT/golu_mm/include" -type f | sort))
 if [ "$(cat "$ext_stamp" 2>/dev/null)" != "$ext_hash" ] || ! ls "$ROOT"/golu_mm/_C*.so >/dev/null 2>&1; then
     say "building golu_mm._C ($GOLU_BUILD_FLAVOUR: a minute, a few more with CUDA kernels)"
     (cd "$ROOT" && env "${build_env[@]}" "${PIP[@]}" install --no-build-isolation --no-deps -e .)
