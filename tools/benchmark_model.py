@@ -68,7 +68,7 @@ def torchvision_case(name, act, shape, batch, device):
         body = model.backbone
     replace_modules(body if body is not None else model, MODULES[act])
     if act == 'GoLU':
-        fuse_resnet(model)  # BN -> GoLU in the stem and the residual blocks
+        model = fuse_resnet(model)  # BN -> GoLU in the stem and the residual blocks
     model.to(device)
     images = torch.rand(batch, 3, *shape, device=device)
     height, width = shape

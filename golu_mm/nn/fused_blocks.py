@@ -1,9 +1,10 @@
 """ResNet blocks whose BN → GoLU pairs, and the last BN + identity → GoLU, run as fused
 norm_golu nodes: a GoLU ResNet then saves for backward what an in-place ReLU one does. One mixin
-for the blocks of mmdet, mmseg, mmpretrain (conv1/norm1, ...) and torchvision (conv1/bn1, ...);
-blocks with plugins or drop path, and non-fusable norms/activations, run their own forward."""
+for the blocks of mmdet, mmseg, mmpretrain (conv1/norm1, ...) and torchvision (conv1/bn1, ...),
+mixed into explicit classes (golu_mm.openmmlab's Act* blocks, nn.torchvision_blocks); blocks
+with plugins or drop path, and non-fusable norms/activations, run their own forward."""
 import contextlib
-from typing import Dict, Iterator
+from typing import Iterator, Tuple
 
 import torch.utils.checkpoint as cp
 from torch import Tensor, nn
@@ -11,7 +12,7 @@ from torch import Tensor, nn
 from .golu import GoLU
 from .norm_golu import fusable, norm_golu
 
-__all__ = ['FusedBlockMixin', 'fuse_block', 'fuse_resnet', 'run_fused', 'unfused']
+__all__ = ['FusedBlockMixin', 'fuse_resnet', 'fused_steps', 'rebuilt_as', 'run_fused', 'unfused']
 
 
 class FusedBlockMixin:
@@ -23,6 +24,17 @@ class FusedBlockMixin:
         names = ('1', '2', '3') if hasattr(self, 'conv3') else ('1', '2')
         norm = 'norm' if hasattr(self, 'norm1') else 'bn'
         return [(getattr(self, 'conv' + n), getattr(self, norm + n)) for n in names]
+
+    def extra_repr(self) -> str:
+        """What runs fused, e.g. 'fuse_bn_golu=True: bn1 → relu, bn2 + downsample → relu'
+        (with 'inactive' while `relu` is not a GoLU); print(model) shows it."""
+        names = {id(module): name for name, module in self.named_children()}
+        *inner, last = [names[id(norm)] for _, norm in self._conv_norm_pairs()]
+        residual = 'identity' if self.downsample is None else 'downsample'
+        pairs = [f'{n} → relu' for n in inner] + [f'{last} + {residual} → relu']
+        relu = type(self.relu).__name__
+        state = '' if relu == 'GoLU' else f' (inactive: relu is {relu})'
+        return f'fuse_bn_golu={self.fuse_bn_golu}{state}: ' + ', '.join(pairs)
 
     def _fused_here(self, x: Tensor) -> bool:
         plain = not getattr(self, 'with_plugins', False) and isinstance(
@@ -47,16 +59,25 @@ class FusedBlockMixin:
         return fused(x)
 
 
-def run_fused(layers, x: Tensor) -> Tensor:
-    """Run a sequence of modules (a ResNet stem), each BatchNorm → GoLU pair as one fused
-    norm_golu node where `fusable`, every other module as it is."""
-    layers = list(layers)
+def fused_steps(named_layers, x: Tensor, keep=()) -> Iterator[Tuple[str, Tensor]]:
+    """Run (name, module) pairs in order (a ResNet stem), each BatchNorm → GoLU pair as one
+    fused norm_golu node where `fusable` unless the BatchNorm's output is wanted (its name in
+    `keep`); yields (name, output) after each step, a fused pair's under the GoLU's name."""
+    layers = list(named_layers)
     i = 0
     while i < len(layers):
-        if i + 1 < len(layers) and fusable(layers[i], layers[i + 1], x):
-            x, i = norm_golu(layers[i], layers[i + 1], x), i + 2
+        (name, module), following = layers[i], layers[i + 1] if i + 1 < len(layers) else None
+        if following and name not in keep and fusable(module, following[1], x):
+            name, x, i = following[0], norm_golu(module, following[1], x), i + 2
         else:
-            x, i = layers[i](x), i + 1
+            x, i = module(x), i + 1
+        yield name, x
+
+
+def run_fused(layers, x: Tensor) -> Tensor:
+    """The output of a sequence of modules run by `fused_steps`."""
+    for _, x in fused_steps(enumerate(layers), x):
+        pass
     return x
 
 
@@ -71,59 +92,37 @@ def _identity(downsample, x: Tensor):
     return downsample(x), None
 
 
-_SUBCLASSES: Dict[tuple, type] = {}
+def rebuilt_as(cls: type, module: nn.Module) -> nn.Module:
+    """A new `cls` instance (cls a subclass of type(module)) holding module's parameters,
+    buffers, submodules and hooks: the same tensors, so state_dict keys and an optimizer built
+    before are unchanged. `module` itself is left as it was."""
+    if not issubclass(cls, type(module)):
+        raise TypeError(f'{cls.__name__} is not a subclass of {type(module).__name__}')
+    new = cls.__new__(cls)
+    new.__dict__.update({k: v.copy() if isinstance(v, dict) else v
+                         for k, v in module.__dict__.items()})
+    return new
 
 
-def _subclass(mixin: type, base: type, name: str) -> type:
-    """type(name, (mixin, base)), made once per (mixin, base)."""
-    if (mixin, base) not in _SUBCLASSES:
-        _SUBCLASSES[mixin, base] = type(name, (mixin, base), {
-            '__module__': __name__, '__qualname__': name,
-            '__doc__': f'{base.__module__}.{base.__name__} with BN → GoLU fused.'})
-    return _SUBCLASSES[mixin, base]
+def fuse_resnet(model: nn.Module) -> nn.Module:
+    """torchvision ResNets in `model` with BN → GoLU fused, after their ReLUs were swapped for
+    GoLU (golu_mm's Act* backbones are built fused): each BasicBlock/Bottleneck whose `relu` is
+    a GoLU is replaced by its fused class (golu_mm.nn.torchvision_blocks), and so is a ResNet,
+    or the IntermediateLayerGetter body of a detection/segmentation model, whose stem `relu` is
+    a GoLU. Parameters, state_dict keys and modules stay where they were. Like
+    nn.SyncBatchNorm.convert_sync_batchnorm, returns the model to use: `model` itself, or its
+    replacement when `model` is one of those parts."""
+    from .torchvision_blocks import FUSED
 
+    def fused(module):
+        cls = FUSED.get(type(module))
+        golu = type(getattr(module, 'relu', None)) is GoLU
+        return rebuilt_as(cls, module) if cls and golu else module
 
-def fuse_block(block: nn.Module) -> bool:
-    """Make a residual block whose activation is GoLU a fused one (its class becomes the
-    FusedBlockMixin subclass Act<Block>, in place); whether it now is."""
-    if not isinstance(block, FusedBlockMixin) and type(block.relu) is GoLU:
-        block.__class__ = _subclass(FusedBlockMixin, type(block), f'Act{type(block).__name__}')
-    return isinstance(block, FusedBlockMixin)
-
-
-class _StemNormGoLU:
-    """Mixed in before a stem's BatchNorm class: the BatchNorm followed by its `golu` (the
-    stem's activation, moved here), fused where `fusable`."""
-
-    fuse_bn_golu = True
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.fuse_bn_golu and fusable(self, self.golu, x):
-            return norm_golu(self, self.golu, x)
-        return self.golu(super().forward(x))
-
-
-def fuse_resnet(model: nn.Module) -> int:
-    """BN → GoLU fused in place in every torchvision-style ResNet part of `model` (for models
-    built elsewhere, such as torchvision's, after their ReLUs were swapped for GoLU; golu_mm's
-    Act* backbones are built fused): each residual block (conv1, bn1, relu, downsample) with a
-    GoLU becomes a FusedBlockMixin subclass, and a stem's bn1 → GoLU (beside a maxpool) a
-    BatchNorm that applies the GoLU itself, its relu slot an nn.Identity. Parameters and
-    state_dict keys are unchanged. Returns how many blocks and stems were newly fused."""
-    count = 0
-    for module in list(model.modules()):
-        if isinstance(module, FusedBlockMixin) or not hasattr(module, 'conv1'):
-            continue
-        if hasattr(module, 'downsample') and hasattr(module, 'relu'):
-            count += fuse_block(module)
-        elif (hasattr(module, 'maxpool') and isinstance(getattr(module, 'relu', None), GoLU)
-              and isinstance(getattr(module, 'bn1', None), nn.modules.batchnorm._BatchNorm)):
-            stem_norm = module.bn1
-            stem_norm.__class__ = _subclass(_StemNormGoLU, type(stem_norm),
-                                            f'GoLU{type(stem_norm).__name__}')
-            stem_norm.golu, module.relu = module.relu, nn.Identity()
-            count += 1
-    return count
+    for parent in reversed(list(model.modules())):  # children before their parents
+        for name, child in list(parent.named_children()):
+            parent._modules[name] = fused(child)
+    return fused(model)
 
 
 @contextlib.contextmanager

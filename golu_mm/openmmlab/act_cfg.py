@@ -8,14 +8,14 @@ inside plugins such as ContextBlock, so an activation comparison changes nothing
 ``init_cfg=dict(type='Pretrained', checkpoint=...)`` loads strictly (golu_mm.openmmlab.pretrained).
 """
 import copy
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 from mmcv.cnn import build_activation_layer
 from torch import nn
 
 from ..nn import GoLU
 from ..nn.activations import module_slots
-from ..nn.fused_blocks import fuse_block, run_fused
+from ..nn.fused_blocks import run_fused
 
 RELU = dict(type='ReLU', inplace=True)  # what the upstream models build
 
@@ -57,23 +57,37 @@ class ActCfgMixin:
 
 
 class ResNetActCfgMixin(ActCfgMixin):
-    """ActCfgMixin for ResNet-family backbones: the stem and block activations only. With a GoLU
-    act_cfg each BN → GoLU (and BN + identity → GoLU) runs fused, saving for backward what an
-    in-place ReLU model does (golu_mm.nn.fused_blocks); ``fuse_bn_golu=False`` runs the
-    unfused modules instead (same parameters, same results within float rounding). A
-    ``Pretrained`` init_cfg loads the backbone strictly: every key or an error naming them."""
+    """ActCfgMixin for ResNet-family backbones: the stem and block activations only. Its blocks
+    are the fused classes named in `fused_blocks` (upstream's with nn.fused_blocks'
+    FusedBlockMixin): with a GoLU act_cfg each BN → GoLU (and BN + identity → GoLU) runs fused,
+    saving for backward what an in-place ReLU model does; with any other act_cfg they run
+    upstream's forward. ``fuse_bn_golu=False`` runs the unfused modules (same parameters, same
+    results within float rounding). A ``Pretrained`` init_cfg loads the backbone strictly: every
+    key or an error naming them."""
+
+    fused_blocks: Dict[type, type] = {}  # upstream block class -> its fused class
 
     def __init__(self, *args, fuse_bn_golu: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         if not isinstance(fuse_bn_golu, bool):
             raise TypeError(f'fuse_bn_golu must be True or False, got {fuse_bn_golu!r}')
         self.fuse_bn_golu = fuse_bn_golu
-        # GoLU blocks become fused subclasses after construction: upstream's init_cfg (e.g.
-        # mmdet's zero_init_residual, chosen by `block is BasicBlock`) has seen its own classes.
         for layer_name in self.res_layers:
             for block in getattr(self, layer_name):
-                if fuse_block(block):
-                    block.fuse_bn_golu = fuse_bn_golu
+                block.fuse_bn_golu = fuse_bn_golu
+
+    def make_res_layer(self, **kwargs):
+        """Upstream's, with the block class replaced by its fused class (upstream's own checks,
+        such as zero_init_residual's `block is BasicBlock`, still see upstream's class)."""
+        block = kwargs['block']
+        if block not in self.fused_blocks:
+            raise TypeError(f'{type(self).__name__}.fused_blocks has no fused class for '
+                            f'{block.__module__}.{block.__qualname__}')
+        return super().make_res_layer(**dict(kwargs, block=self.fused_blocks[block]))
+
+    def extra_repr(self) -> str:
+        stem = 'BN → GoLU pairs' if self.deep_stem else f'{self.norm1_name} → relu'
+        return f'act_cfg={self.act_cfg}, fuse_bn_golu={self.fuse_bn_golu}: stem {stem}'
 
     def activation_slots(self) -> List[Tuple[nn.Module, str]]:
         return resnet_activations(self)

@@ -1,6 +1,7 @@
 """mmdet models with a configurable activation, registered in mmdet's MODELS registry.
 
-Backbones (ActResNet, ActResNetV1d, ActResNeXt) use act_cfg in the stem and every block; the heads
+Backbones (ActResNet, ActResNetV1d, ActResNeXt) use act_cfg in the stem and every block, their
+blocks the Fused* classes below (BN → GoLU fused when the activation is GoLU); the heads
 (ActRPNHead, ActShared2FCBBoxHead, ActFCNMaskHead, ActRetinaHead) are for the "whole model"
 setting. With the default act_cfg (ReLU) each behaves exactly like its upstream class.
 """
@@ -8,28 +9,53 @@ from typing import Tuple
 
 from mmcv.cnn import build_activation_layer
 from mmdet.models.backbones import ResNet, ResNetV1d, ResNeXt
+from mmdet.models.backbones.resnet import BasicBlock, Bottleneck
+from mmdet.models.backbones.resnext import Bottleneck as ResNeXtBottleneck
 from mmdet.models.dense_heads import RetinaHead, RPNHead
 from mmdet.models.roi_heads.bbox_heads import Shared2FCBBoxHead
 from mmdet.models.roi_heads.mask_heads import FCNMaskHead
 from mmdet.registry import MODELS
 from torch import Tensor
 
+from ..nn.fused_blocks import FusedBlockMixin
 from .act_cfg import RELU, ActCfgMixin, ResNetActCfgMixin
+
+
+class FusedBasicBlock(FusedBlockMixin, BasicBlock):
+    """mmdet's BasicBlock with BN → GoLU fused (when its activation is GoLU)."""
+
+
+class FusedBottleneck(FusedBlockMixin, Bottleneck):
+    """mmdet's Bottleneck with BN → GoLU fused (when its activation is GoLU)."""
+
+
+class FusedResNeXtBottleneck(FusedBlockMixin, ResNeXtBottleneck):
+    """mmdet's ResNeXt Bottleneck with BN → GoLU fused (when its activation is GoLU)."""
+
+
+FUSED_BLOCKS = {BasicBlock: FusedBasicBlock, Bottleneck: FusedBottleneck,
+                ResNeXtBottleneck: FusedResNeXtBottleneck}
 
 
 @MODELS.register_module(force=True)
 class ActResNet(ResNetActCfgMixin, ResNet):
     """mmdet's ResNet with `act_cfg` in the stem and every block (ResNetActCfgMixin)."""
 
+    fused_blocks = FUSED_BLOCKS
+
 
 @MODELS.register_module(force=True)
 class ActResNetV1d(ResNetActCfgMixin, ResNetV1d):
     """mmdet's ResNetV1d with `act_cfg` in the stem and every block (ResNetActCfgMixin)."""
 
+    fused_blocks = FUSED_BLOCKS
+
 
 @MODELS.register_module(force=True)
 class ActResNeXt(ResNetActCfgMixin, ResNeXt):
     """mmdet's ResNeXt with `act_cfg` in the stem and every block (ResNetActCfgMixin)."""
+
+    fused_blocks = FUSED_BLOCKS
 
 
 @MODELS.register_module(force=True)

@@ -27,10 +27,15 @@ CASES = [
 IDS = [f'{c.__module__.split(".")[-1]}.{c.__name__}-{k["depth"]}' for c, _, k in CASES]
 
 
+def outputs(model, x):
+    outs = model(x)
+    return tuple(outs.values()) if isinstance(outs, dict) else outs if isinstance(
+        outs, tuple) else (outs,)
+
+
 def loss_and_grads(model, x):
     model.train()
-    outs = model(x)
-    outs = outs if isinstance(outs, tuple) else (outs,)
+    outs = outputs(model, x)
     loss = sum((o * torch.linspace(-1, 1, o.numel()).view_as(o)).sum() for o in outs)
     model.zero_grad(set_to_none=True)
     loss.backward()  # not autograd.grad: upstream's with_cp is reentrant checkpointing
@@ -43,25 +48,32 @@ def scaled_error(a, exact):
 
 @pytest.mark.parametrize('cls,upstream,kwargs', CASES, ids=IDS)
 def test_fused_matches_unfused(cls, upstream, kwargs):
-    """Outputs, gradients and running statistics: fused float32 is as close to the unfused
-    float64 model as unfused float32 is (up to 2x, or 1e-5 of the tensor's scale)."""
+    """Fused and unfused modules compute the same (assert_as_exact_as_unfused)."""
     torch.manual_seed(0)
     fused = cls(act_cfg=GOLU, **kwargs)
     unfused = cls(act_cfg=GOLU, fuse_bn_golu=False, **kwargs)
     unfused.load_state_dict(fused.state_dict())
-    exact = copy.deepcopy(unfused).double()
     assert list(fused.state_dict()) == list(upstream(**kwargs).state_dict())
     assert all(isinstance(b, FusedBlockMixin) for b in fused.modules() if hasattr(b, 'conv2'))
-    x = torch.randn(2, 3, 64, 64)
+    assert_as_exact_as_unfused(fused, unfused, torch.randn(2, 3, 64, 64))
+
+
+def assert_as_exact_as_unfused(fused, unfused, x):
+    """Outputs, gradients and running statistics of a training step (unfused holding fused's
+    weights): fused float32 is as close to the unfused float64 model as unfused float32 is (up to
+    4x: the two round in different orders, through batch-2 BatchNorms on 2x2 maps; or 1e-5 of
+    the tensor's scale). A wrong formula or a lost term is off by orders of magnitude more."""
+    exact = copy.deepcopy(unfused).double()
     results = [loss_and_grads(m, x) for m in (fused, unfused)]
     outs, grads = loss_and_grads(exact, x.double())
     states = [list(m.state_dict().values()) for m in (fused, unfused)]
     for got, want, exact_values in ((*(r[0] for r in results), outs),
                                     (*(r[1] for r in results), grads),
                                     (*states, list(exact.state_dict().values()))):
+        assert len(got) == len(want) == len(exact_values)
         for a, b, c in zip(got, want, exact_values):
             if c.is_floating_point() and c.abs().max() > 0:
-                assert scaled_error(a, c) <= max(2 * scaled_error(b, c), 1e-5)
+                assert scaled_error(a, c) <= max(4 * scaled_error(b, c), 1e-5)
             else:
                 assert torch.equal(a.to(c.dtype), c)  # num_batches_tracked
 
@@ -113,23 +125,44 @@ def test_saves_what_in_place_relu_saves(norm_eval):
     assert saved['unfused'] >= 1.3 * saved['relu']
 
 
-def test_torchvision_resnet_fuses_in_place():
+@pytest.mark.parametrize('name', ['resnet18', 'resnet50', 'fasterrcnn_resnet50_fpn'])
+def test_torchvision_resnets_fuse_with_their_keys(name):
+    """fuse_resnet puts torchvision's parts' fused classes in place of the GoLU ones (a
+    detector's IntermediateLayerGetter body included): the same keys and gradients, and what
+    in-place ReLU saves for backward; once only, and a ReLU model is left as it is."""
     torchvision = pytest.importorskip('torchvision')
     from golu_mm import GoLU
+    from golu_mm.nn import torchvision_blocks as tv
     from golu_mm.nn.activations import replace_modules
     torch.manual_seed(0)
-    model = torchvision.models.resnet18()
-    replace_modules(model, GoLU)
-    reference = copy.deepcopy(model)
-    assert fuse_resnet(model) == 9  # 8 blocks and the stem
-    assert isinstance(model.relu, torch.nn.Identity) and isinstance(model.bn1.golu, GoLU)
-    assert list(model.state_dict()) == list(reference.state_dict())
-    assert fuse_resnet(model) == 0  # once
+    if name.startswith('resnet'):
+        model = body = getattr(torchvision.models, name)()
+        stem_class = tv.FusedResNet
+    else:
+        model = torchvision.models.detection.fasterrcnn_resnet50_fpn(weights=None,
+                                                                     weights_backbone=None)
+        body, stem_class = model.backbone.body, tv.FusedIntermediateLayerGetter
+    relu_model = copy.deepcopy(body)
+    assert fuse_resnet(relu_model) is relu_model and str(relu_model) == str(body)
+    replace_modules(body, GoLU)
+    reference = copy.deepcopy(body)
+    model = fuse_resnet(model)
+    body = model if name.startswith('resnet') else model.backbone.body
+    assert type(body) is stem_class and isinstance(body.relu, GoLU)
+    blocks = [m for m in body.modules() if hasattr(m, 'downsample')]
+    assert blocks and all(isinstance(b, FusedBlockMixin) for b in blocks)
+    assert 'fuse_bn_golu=True: stem bn1 → relu' in str(body)
+    assert 'fuse_bn_golu=True: bn1 → relu, bn2 + downsample → relu' in str(body) or (
+        'fuse_bn_golu=True: bn1 → relu, bn2 → relu, bn3 + downsample → relu' in str(body))
+    assert list(body.state_dict()) == list(reference.state_dict())
+    assert fuse_resnet(model) is model and type(body.layer1[0]) is type(blocks[0])
     x = torch.randn(2, 3, 64, 64)
-    _, grads = loss_and_grads(model, x)
-    _, grads2 = loss_and_grads(reference, x)
-    for a, b in zip(grads, grads2):
-        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4 * b.abs().max().item())
+    assert_as_exact_as_unfused(body, copy.deepcopy(reference), x)
+    relu = copy.deepcopy(reference)
+    replace_modules(relu, lambda: torch.nn.ReLU(inplace=True), GoLU)
+    saved = {key: saved_activation_bytes(m, lambda m=m: sum(o.sum() for o in outputs(m, x)))
+             for key, m in (('fused', body), ('unfused', reference), ('relu', relu))}
+    assert saved['fused'] <= 1.05 * saved['relu'] and saved['unfused'] >= 1.3 * saved['relu']
 
 
 def test_activation_hooks_see_every_call_when_unfused():
@@ -189,3 +222,32 @@ def test_fused_trains_as_unfused_with_in_place_gradient_updates(optim):
     assert moved > 1e-4  # the steps did change the parameters
     for (name, a), b in zip(fused.state_dict().items(), unfused.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10, msg=name)
+
+
+def test_print_shows_the_fused_blocks_and_what_they_fuse():
+    """The blocks are the Fused* classes written in source; print(model) names each fused
+    BN → GoLU (and says inactive while the activation is ReLU)."""
+    golu, relu = det.ActResNet(depth=50, act_cfg=GOLU), det.ActResNet(depth=50)
+    for model in (golu, relu):
+        assert [type(b) for b in model.layer1] == [det.FusedBottleneck] * 3
+    assert type(det.ActResNeXt(depth=50).layer1[0]) is det.FusedResNeXtBottleneck
+    assert type(seg.ActResNetV1c(depth=18).layer1[0]) is seg.FusedBasicBlock
+    assert type(pre.ActResNet(depth=50).layer1[0]) is pre.FusedBottleneck
+    text = str(golu)
+    assert "act_cfg={'type': 'GoLU'}, fuse_bn_golu=True: stem bn1 → relu" in text
+    assert 'fuse_bn_golu=True: bn1 → relu, bn2 → relu, bn3 + downsample → relu' in text
+    assert 'fuse_bn_golu=True: bn1 → relu, bn2 → relu, bn3 + identity → relu' in text
+    assert 'inactive: relu is ReLU' in str(relu) and 'inactive' not in text
+    assert 'fuse_bn_golu=False: bn1' in str(det.ActResNet(depth=18, act_cfg=GOLU,
+                                                          fuse_bn_golu=False))
+
+
+def test_a_block_without_a_fused_class_is_refused():
+    class Custom(det.BasicBlock):
+        pass
+
+    class CustomResNet(det.ActResNet):
+        arch_settings = {18: (Custom, (2, 2, 2, 2))}
+
+    with pytest.raises(TypeError, match='fused_blocks has no fused class for .*Custom'):
+        CustomResNet(depth=18)
