@@ -19,10 +19,12 @@ import _compat_pickle
 import codecs
 import collections
 import glob
+import io
 import os
 import os.path as osp
 import pickle
 import re
+import tempfile
 import types
 import urllib.parse
 import zipfile
@@ -32,7 +34,8 @@ import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
 
-from .mmengine_private import load_checkpoint_object, route_checkpoint_loading
+from .mmengine_private import (OBJECT_STORAGE, OPENMMLAB, load_checkpoint_object, mmengine_home,
+                               route_checkpoint_loading)
 
 
 def history_buffer_method(owner, name):
@@ -137,14 +140,49 @@ def load_from_http(filename, map_location=None, model_dir=None, progress=False):
     return safe_load(path, map_location)
 
 
+def load_from_object_storage(filename, map_location=None, backend='petrel'):
+    """mmengine's loader for s3:// and petrel:// paths (its petrel file backend fetches the
+    bytes), loading them through safe_load."""
+    from mmengine.fileio import get_file_backend
+    file_backend = get_file_backend(filename, backend_args={'backend': backend})
+    with io.BytesIO(file_backend.get(filename)) as buffer:
+        return safe_load(buffer, map_location)
+
+
+def load_from_pavi(filename, map_location=None):
+    """mmengine's loader for pavi:// model-cloud names, loading the download through safe_load."""
+    try:
+        from pavi import modelcloud
+    except ImportError:
+        raise ImportError(f'loading {filename} needs the pavi package (pip install pavi)')
+    model = modelcloud.get(filename[len('pavi://'):])
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        path = osp.join(tmp_dir, model.name)
+        model.download(path)
+        return safe_load(path, map_location)
+
+
+def load_from_openmmlab(filename, map_location=None):
+    """mmengine's loader for open-mmlab:// names: a name listed with a URL loads through
+    load_from_http, one listed with a file in mmengine's home through safe_load (mmengine's own
+    torch.loads that file without weights_only)."""
+    entry = openmmlab_entry(filename)
+    if entry.startswith(('http://', 'https://')):
+        return load_from_http(entry, map_location)
+    return load_from_local(osp.join(mmengine_home(), entry), map_location)
+
+
 def allow_mmengine_checkpoints() -> None:
     """Allow-list what mmengine checkpoints hold, and load every checkpoint mmengine reads (local
-    files, URLs, torchvision:// and the other model-zoo schemes) through safe_load."""
+    files, URLs, torchvision:// and the other model-zoo schemes, s3://, petrel://, pavi://)
+    through safe_load."""
     _ALLOWED.update(_allowed_globals())
     if hasattr(torch.serialization, 'add_safe_globals'):
         torch.serialization.add_safe_globals(
             [HistoryBuffer, (history_buffer_method, 'builtins.getattr'), *_numpy_globals()])
-    route_checkpoint_loading(load_from_local, load_from_http)
+    route_checkpoint_loading(load_from_local, load_from_http, {
+        OBJECT_STORAGE: load_from_object_storage, OPENMMLAB: load_from_openmmlab,
+        ('pavi://',): load_from_pavi})
 
 
 SHOWN_KEYS = 5
@@ -163,6 +201,15 @@ REMOTE_HINT = ('offline? Download it where there is network, then name the local
                'load_from=/path/to/file.pth for a whole model)')
 
 
+def openmmlab_entry(filename: str) -> str:
+    """What mmengine's model list gives for an open-mmlab:// name (deprecated names followed): a
+    URL, or a file relative to mmengine's home. KeyError for a name it does not list."""
+    from mmengine.runner import checkpoint as ckpt
+    name = filename.partition('://')[2]
+    name = ckpt.get_deprecated_model_names().get(name, name)
+    return ckpt.get_external_models()[name]
+
+
 def remote_checkpoint_url(filename: str) -> Optional[str]:
     """The URL mmengine downloads a `scheme://name` checkpoint from (None if it cannot tell)."""
     from mmengine.runner import checkpoint as ckpt
@@ -173,9 +220,8 @@ def remote_checkpoint_url(filename: str) -> Optional[str]:
         if scheme in ('torchvision', 'modelzoo'):
             return ckpt.get_torchvision_models().get(name)
         if scheme in ('open-mmlab', 'openmmlab'):
-            name = ckpt.get_deprecated_model_names().get(name, name)
-            url = ckpt.get_external_models().get(name)
-            return url if url and url.startswith(('http://', 'https://')) else None
+            url = openmmlab_entry(filename)
+            return url if url.startswith(('http://', 'https://')) else None
         if scheme == 'mmcls':
             return ckpt.get_mmcls_models().get(name)
     except Exception:  # noqa: BLE001 (an unknown name: mmengine reports it when loading)

@@ -1,7 +1,7 @@
 """Every private mmengine API golu_mm relies on (mmengine 0.10.x), each behind one function here:
 tests/openmmlab/test_mmengine_private.py checks each hook, so that an mmengine release that
 changes one fails there, not somewhere in a training run."""
-from typing import Callable
+from typing import Callable, Dict, Tuple
 
 from mmengine.config import Config, ConfigDict
 from mmengine.runner import checkpoint as _checkpoint
@@ -25,11 +25,32 @@ def config_tree(cfg: Config) -> ConfigDict:
     return cfg._cfg_dict
 
 
-def route_checkpoint_loading(local: Callable, http: Callable) -> None:
-    """Make mmengine load local files with `local` and http(s) URLs with `http`: its loader
-    registry for direct use, and the module-level names its torchvision://, open-mmlab://, ...
-    loaders call."""
-    _checkpoint.CheckpointLoader.register_scheme(prefixes='', force=True)(local)
-    _checkpoint.CheckpointLoader.register_scheme(prefixes=('http://', 'https://'), force=True)(http)
+# mmengine's own scheme loaders that only resolve a name to a URL and call load_from_http
+RESOLVING_LOADERS = ('load_from_torchvision', 'load_from_mmcls')
+OBJECT_STORAGE = (r'(\S+\:)?s3://', r'(\S+\:)?petrel://')  # mmengine's prefixes, as registered
+OPENMMLAB = ('open-mmlab://', 'openmmlab://')
+
+
+def route_checkpoint_loading(local: Callable, http: Callable,
+                             by_prefix: Dict[Tuple[str, ...], Callable]) -> None:
+    """Make mmengine load local files with `local`, http(s) URLs with `http` and each of its
+    other prefixes (OBJECT_STORAGE, OPENMMLAB, 'pavi://', ...) with the loader given: its loader
+    registry for direct use, and the module-level names its torchvision:// and mmcls:// loaders
+    call."""
+    register = _checkpoint.CheckpointLoader.register_scheme
+    register(prefixes='', force=True)(local)
+    register(prefixes=('http://', 'https://'), force=True)(http)
+    for prefixes, loader in by_prefix.items():
+        register(prefixes=prefixes, force=True)(loader)
     _checkpoint.load_from_local = local
     _checkpoint.load_from_http = http
+
+
+def mmengine_home() -> str:
+    """Where mmengine keeps the files its model lists name (``_get_mmengine_home``)."""
+    return _checkpoint._get_mmengine_home()
+
+
+def checkpoint_loaders() -> Dict[str, Callable]:
+    """mmengine's scheme prefix -> loader registry (``CheckpointLoader._schemes``)."""
+    return dict(_checkpoint.CheckpointLoader._schemes)

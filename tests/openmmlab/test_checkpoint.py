@@ -81,3 +81,51 @@ def test_downloaded_checkpoints_load_safely_too(tmp_path, monkeypatch, loading_p
     source['file'] = evil
     with pytest.raises(pickle.UnpicklingError):
         _load_checkpoint('https://download.example.org/ckpt/evil.pth')
+
+
+def test_object_storage_and_pavi_checkpoints_load_safely_too(tmp_path, monkeypatch, loading_path):
+    """s3://, petrel:// (bytes from mmengine's petrel backend) and pavi:// (a model-cloud
+    download): mmengine's loaders call torch.load without weights_only; golu_mm's do not run a
+    file's code. Both services are faked with local files."""
+    import shutil
+    import sys
+    import types
+    import mmengine.fileio
+    from mmengine.runner.checkpoint import _load_checkpoint
+    good, evil = tmp_path / 'good.pth', tmp_path / 'evil.pth'
+    torch.save({'state_dict': {'w': torch.ones(2)}}, good)
+    torch.save({'state_dict': {}, 'meta': RunsCode()}, evil)
+    files = {'good': good, 'evil': evil}
+
+    def file_of(name):
+        return files[name.rsplit('/', 1)[-1].split('.')[0]]
+
+    backend = types.SimpleNamespace(get=lambda name: file_of(name).read_bytes())
+    monkeypatch.setattr(mmengine.fileio, 'get_file_backend', lambda name, backend_args: backend)
+    model = lambda name: types.SimpleNamespace(  # noqa: E731
+        name='model.pth', download=lambda path: shutil.copy(file_of(name), path))
+    pavi = types.ModuleType('pavi')
+    pavi.modelcloud = types.SimpleNamespace(get=model)
+    monkeypatch.setitem(sys.modules, 'pavi', pavi)
+    for prefix in ('s3://bucket/', 'cluster:s3://bucket/', 'petrel://bucket/', 'pavi://'):
+        assert torch.equal(_load_checkpoint(prefix + 'good.pth')['state_dict']['w'], torch.ones(2))
+        with pytest.raises(pickle.UnpicklingError):
+            _load_checkpoint(prefix + 'evil.pth')
+
+
+def test_open_mmlab_names_of_local_files_load_safely_too(tmp_path, monkeypatch, loading_path):
+    """An open-mmlab:// name that mmengine's model list (with the user's open_mmlab.json in
+    MMENGINE_HOME) maps to a file, not a URL: mmengine torch.loads it without weights_only."""
+    import json
+    from mmengine.runner.checkpoint import _load_checkpoint
+    monkeypatch.setenv('MMENGINE_HOME', str(tmp_path))
+    torch.save({'state_dict': {'w': torch.ones(2)}}, tmp_path / 'good.pth')
+    torch.save({'state_dict': {}, 'meta': RunsCode()}, tmp_path / 'evil.pth')
+    (tmp_path / 'open_mmlab.json').write_text(json.dumps({'goodnet': 'good.pth',
+                                                          'evilnet': 'evil.pth'}))
+    loaded = _load_checkpoint('open-mmlab://goodnet')
+    assert torch.equal(loaded['state_dict']['w'], torch.ones(2))
+    with pytest.raises(pickle.UnpicklingError):
+        _load_checkpoint('openmmlab://evilnet')
+    with pytest.raises(KeyError, match='nonet'):
+        _load_checkpoint('open-mmlab://nonet')

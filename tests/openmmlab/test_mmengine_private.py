@@ -31,19 +31,43 @@ def test_config_tree_is_the_configs_own_dict():
     assert cfg.model.backbone.depth == 101
 
 
-def test_route_checkpoint_loading_reaches_files_urls_and_model_zoo_schemes(tmp_path):
+def test_mmengine_home_follows_mmengine_home_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv('MMENGINE_HOME', str(tmp_path / 'home'))
+    assert mmengine_private.mmengine_home() == str(tmp_path / 'home')
+
+
+def test_route_checkpoint_loading_reaches_every_scheme(tmp_path):
     from mmengine.runner import checkpoint as mmengine_checkpoint
     calls = []
+
+    def loader(kind):
+        return lambda filename, map_location=None, **kw: calls.append((kind, filename)) or {}
+
     try:
-        mmengine_private.route_checkpoint_loading(
-            lambda filename, map_location=None: calls.append(('local', filename)) or {},
-            lambda filename, map_location=None, **kw: calls.append(('http', filename)) or {})
-        mmengine_private.load_checkpoint_object(str(tmp_path / 'a.pth'))
-        mmengine_private.load_checkpoint_object('https://example.org/b.pth')
+        mmengine_private.route_checkpoint_loading(loader('local'), loader('http'), {
+            mmengine_private.OBJECT_STORAGE: loader('storage'), ('pavi://',): loader('pavi')})
+        for name in (str(tmp_path / 'a.pth'), 'https://example.org/b.pth', 's3://bucket/c.pth',
+                     'cluster:s3://bucket/d.pth', 'petrel://e.pth', 'pavi://f'):
+            mmengine_private.load_checkpoint_object(name)
         mmengine_checkpoint.load_from_torchvision('torchvision://resnet18')
     finally:
         allow_mmengine_checkpoints()  # golu_mm's safe loaders again
-    assert calls[0] == ('local', str(tmp_path / 'a.pth'))
-    assert calls[1] == ('http', 'https://example.org/b.pth')
-    assert calls[2][0] == 'http' and 'resnet18' in calls[2][1]
+    assert [kind for kind, _ in calls] == ['local', 'http', 'storage', 'storage', 'storage',
+                                           'pavi', 'http']
+    assert calls[0][1] == str(tmp_path / 'a.pth') and calls[4][1] == 'petrel://e.pth'
+    assert 'resnet18' in calls[6][1]
     assert mmengine_checkpoint.load_from_local.__module__ == 'golu_mm.openmmlab.checkpoint'
+
+
+def test_every_scheme_mmengine_knows_loads_through_golu_mm():
+    """Each loader in mmengine's registry is golu_mm's (safe_load) or one of mmengine's that only
+    resolves a name to a URL for load_from_http: a scheme a new mmengine adds fails here."""
+    import inspect
+    loaders = mmengine_private.checkpoint_loaders()
+    assert len(loaders) >= 10
+    for prefix, loader in loaders.items():
+        if loader.__module__ == 'golu_mm.openmmlab.checkpoint':
+            continue
+        assert loader.__name__ in mmengine_private.RESOLVING_LOADERS, prefix
+        assert 'load_from_http(' in inspect.getsource(loader) and (
+            'torch.load(' not in inspect.getsource(loader)), prefix
