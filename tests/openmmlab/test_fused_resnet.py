@@ -251,3 +251,26 @@ def test_a_block_without_a_fused_class_is_refused():
 
     with pytest.raises(TypeError, match='fused_blocks has no fused class for .*Custom'):
         CustomResNet(depth=18)
+
+
+def test_batchnorm_conversions_keep_the_fusion():
+    """Fusion is the block's forward over its own norm and relu slots, so the tools that swap
+    norm classes (mmengine's revert_sync_batchnorm, on a SyncBN config run on one CPU process;
+    torch's convert_sync_batchnorm) keep the GoLU and the fused path: a norm-act module (a
+    BatchNorm subclass that applies the activation) would lose its activation there."""
+    from mmengine.model import revert_sync_batchnorm
+    from golu_mm.analysis.model_cost import saved_activation_bytes as saved
+    torch.manual_seed(0)
+    model = revert_sync_batchnorm(det.ActResNet(depth=18, act_cfg=GOLU,
+                                                norm_cfg=dict(type='SyncBN')))
+    unfused = det.ActResNet(depth=18, act_cfg=GOLU, fuse_bn_golu=False)
+    unfused.load_state_dict(model.state_dict())
+    assert type(model.layer1[0].bn1) is not torch.nn.SyncBatchNorm
+    assert_as_exact_as_unfused(model, unfused, torch.randn(2, 3, 32, 32))
+    x = torch.randn(1, 3, 64, 64)
+    assert saved(model, lambda: sum(o.sum() for o in model(x))) < 0.8 * saved(
+        unfused, lambda: sum(o.sum() for o in unfused(x)))
+    synced = torch.nn.SyncBatchNorm.convert_sync_batchnorm(copy.deepcopy(model))
+    assert isinstance(synced.layer1[0].bn1, torch.nn.SyncBatchNorm)
+    assert type(synced.layer1[0]) is det.FusedBasicBlock
+    assert type(synced.layer1[0].relu).__name__ == 'GoLU'
