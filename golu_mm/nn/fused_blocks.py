@@ -1,7 +1,7 @@
 """ResNet blocks whose BN → GoLU pairs, and the last BN + identity → GoLU, run as fused
 norm_golu nodes: a GoLU ResNet then saves for backward what an in-place ReLU one does. One mixin
 for the blocks of mmdet, mmseg, mmpretrain (conv1/norm1, ...) and torchvision (conv1/bn1, ...),
-mixed into explicit classes (golu_mm.openmmlab's Act* blocks, nn.torchvision_blocks); blocks
+mixed into explicit Fused* classes (golu_mm.openmmlab's *_models, nn.torchvision_blocks); blocks
 with plugins or drop path, and non-fusable norms/activations, run their own forward."""
 import contextlib
 from typing import Iterator, Tuple
@@ -16,7 +16,8 @@ __all__ = ['FusedBlockMixin', 'fuse_resnet', 'fused_steps', 'rebuilt_as', 'run_f
 
 
 class FusedBlockMixin:
-    """Mixed in before a BasicBlock/Bottleneck class; ``fuse_bn_golu = False`` turns it off."""
+    """Mixed in before a BasicBlock/Bottleneck class (the Fused* classes): its forward runs the
+    block's BN → relu pairs fused when relu is a GoLU; ``fuse_bn_golu = False`` turns it off."""
 
     fuse_bn_golu = True
 
