@@ -274,3 +274,20 @@ def test_batchnorm_conversions_keep_the_fusion():
     assert isinstance(synced.layer1[0].bn1, torch.nn.SyncBatchNorm)
     assert type(synced.layer1[0]) is det.FusedBasicBlock
     assert type(synced.layer1[0].relu).__name__ == 'GoLU'
+
+
+def test_whole_models_pickle():
+    """The fused classes are importable by name (runtime-made classes were not), so a whole
+    model pickles: torch.save(model), multiprocessing."""
+    import pickle
+    torchvision = pytest.importorskip('torchvision')
+    from golu_mm import GoLU
+    from golu_mm.nn.activations import replace_modules
+    resnet = torchvision.models.resnet18()
+    replace_modules(resnet, GoLU)
+    for model in (det.ActResNet(depth=18, act_cfg=GOLU), fuse_resnet(resnet)):
+        copy_ = pickle.loads(pickle.dumps(model))
+        assert type(copy_) is type(model) and type(copy_.layer1[0]) is type(model.layer1[0])
+        x = torch.randn(1, 3, 32, 32)
+        model.eval(), copy_.eval()
+        torch.testing.assert_close(outputs(copy_, x), outputs(model, x))
