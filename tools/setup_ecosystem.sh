@@ -2,8 +2,9 @@
 # The ecosystem stack (requirements/ecosystem.txt: torch 2.1.2, numpy < 2, mmengine 0.10.7, mmdet
 # 3.3.0, mmseg 1.2.2, mmpretrain 1.2.0; mmcv 2.1.0 from tools/install_mmcv.sh, built once per key
 # and cached like the main stack's) in its own venv, .eco/venv, and golu_mm built against it in a
-# copy of the sources, .eco/src, so that the main .venv's in-place extension stays as it is. Idempotent: the venv is reinstalled when the
-# requirements change, the extension rebuilt when the sources or the build plan change.
+# copy of the sources, .eco/src, so that the main .venv's in-place extension stays as it is.
+# Idempotent: the venv is reinstalled when the requirements change, the extension rebuilt when the
+# sources or the build plan change.
 #
 #   GOLU_ECO_DIR  where both live (default: <repo>/.eco)
 set -euo pipefail
