@@ -1,17 +1,7 @@
 #!/usr/bin/env bash
-# Evaluation on a slurm cluster:
+# Evaluation on a Slurm cluster, as mmdet's slurm_test.sh (GPUS, GPUS_PER_NODE, CPUS_PER_TASK, GRES,
+# SRUN_ARGS: tools/slurm_srun.sh):
 #   GPUS=8 tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [test.py options]
 set -euo pipefail
-PARTITION=$1
-JOB_NAME=$2
-CONFIG=$3
-CHECKPOINT=$4
-shift 4
-GPUS=${GPUS:-8}
-GPUS_PER_NODE=${GPUS_PER_NODE:-8}
-CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PYTHONPATH="$ROOT:${PYTHONPATH:-}" exec srun -p "$PARTITION" --job-name="$JOB_NAME" \
-    --gres=gpu:"$GPUS_PER_NODE" --ntasks="$GPUS" --ntasks-per-node="$GPUS_PER_NODE" \
-    --cpus-per-task="$CPUS_PER_TASK" --kill-on-bad-exit=1 ${SRUN_ARGS:-} \
-    "${PYTHON:-python}" -u "$ROOT/tools/test.py" "$CONFIG" "$CHECKPOINT" --launcher=slurm "$@"
+exec bash "$ROOT/tools/slurm_srun.sh" "$1" "$2" "$ROOT/tools/test.py" "$3" "$4" "${@:5}"

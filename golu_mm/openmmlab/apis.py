@@ -4,6 +4,7 @@ the config to the machine, and run mmengine's Runner."""
 import importlib
 import os
 import os.path as osp
+import subprocess
 import sys
 import tempfile
 import traceback
@@ -64,8 +65,27 @@ def adapt_to_machine(cfg: Config, launcher: str) -> Config:
         cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', broadcast_buffers=False,
                                      device_ids=None)
         if not torch.distributed.is_initialized():  # mmengine would call torch.cuda.set_device
+            if launcher == 'slurm':
+                slurm_rendezvous()
             torch.distributed.init_process_group(backend='gloo')
     return cfg
+
+
+def slurm_rendezvous() -> None:
+    """RANK, WORLD_SIZE, LOCAL_RANK and MASTER_ADDR/PORT from an srun task's SLURM_* variables,
+    as mmengine's slurm launcher sets them (the first node of the job is the master; port
+    MASTER_PORT, else 29500), for CPU runs, where that launcher cannot be used (it selects a
+    CUDA device)."""
+    env = os.environ
+    if 'SLURM_PROCID' not in env:
+        raise RuntimeError('--launcher slurm runs under srun (no SLURM_PROCID here): use '
+                           'tools/slurm_train.sh, or --launcher none')
+    first = subprocess.run(['scontrol', 'show', 'hostnames', env['SLURM_NODELIST']],
+                           capture_output=True, text=True, check=True).stdout.split()[0]
+    env.setdefault('MASTER_ADDR', first)
+    env.setdefault('MASTER_PORT', '29500')
+    env.update(RANK=env['SLURM_PROCID'], WORLD_SIZE=env['SLURM_NTASKS'],
+               LOCAL_RANK=env.get('SLURM_LOCALID', '0'))
 
 
 def load_config(config: str, cfg_options: Optional[dict], work_dir: Optional[str],
