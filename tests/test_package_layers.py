@@ -1,4 +1,4 @@
-"""golu_mm's subpackages form layers: ops <- nn <- {data, analysis} <- openmmlab, each importing
+"""golu_mm's subpackages form layers: ops <- nn <- {data, analysis} <- jobs <- openmmlab, each importing
 only those before it (read from the sources' import statements, lazy imports included), so
 there is no import cycle and only openmmlab needs OpenMMLab."""
 import ast
@@ -6,7 +6,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / 'golu_mm'
 LAYERS = {'ops': set(), 'nn': {'ops'}, 'data': set(), 'analysis': {'ops', 'nn'},
-          'openmmlab': {'ops', 'nn', 'data', 'analysis'}}
+          'jobs': {'analysis'}, 'openmmlab': {'ops', 'nn', 'data', 'analysis', 'jobs'}}
 OPENMMLAB = ('mmcv', 'mmengine', 'mmdet', 'mmseg', 'mmpretrain')
 
 

@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 from ..analysis.run_record import RESULT_FILE
-from .records import LOCAL, hostname, process_start, read_job, write_json
+from .records import LOCAL, hostname, process_start, write_job
 
 
 @dataclass
 class Job:
-    """One run to launch: its directory, its job record, and the run it waits for."""
+    """One run to launch: its directory, its launch record, and the run it waits for."""
     name: str
     run_dir: Path
-    record: dict
+    launch: dict
     after: Optional[Path] = None
 
 
@@ -65,8 +65,8 @@ def _copy(stream, output: Path, echo: bool) -> None:
 class LocalPool:
     """Runs jobs with `command(run_dir)` (tools/run_job.py), each in its slot. claim(job) is
     called just before a launch (the caller re-checks, under its lock, that no other sweep
-    runs it and writes the job record); False leaves the run to whoever runs it, and its
-    dependents wait for its result. Returns {name: exit code} (None: not run, its prerequisite
+    runs it, and writes its launch and job records); False leaves the run to whoever runs it,
+    and its dependents wait for its result. Returns {name: exit code} (None: not run, its prerequisite
     failed)."""
 
     def __init__(self, command: Callable[[Path], List[str]], slots_: List[dict],
@@ -94,9 +94,8 @@ class LocalPool:
         child.copier = threading.Thread(target=_copy, args=(child.stdout, output, self.echo),
                                         daemon=True)
         child.copier.start()
-        write_json(job.run_dir / 'job.json', {**read_job(job.run_dir), 'pid': child.pid,
-                                              'pid_start': process_start(child.pid),
-                                              'host': hostname(), 'slot': slot})
+        write_job(job.run_dir, {'launcher': LOCAL, 'pid': child.pid, 'host': hostname(),
+                                'pid_start': process_start(child.pid), 'slot': slot})
         return child
 
     def run(self, jobs: Sequence[Job]) -> Dict[str, Optional[int]]:
@@ -119,7 +118,7 @@ class LocalPool:
                     if not self.free:
                         break
                     waiting.remove(job)
-                    job.record['launcher'] = LOCAL
+                    job.launch['launcher'] = LOCAL
                     if not self.claim(job):
                         continue
                     slot = self.free.pop(0)

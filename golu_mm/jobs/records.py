@@ -1,5 +1,7 @@
-"""The job and end records of a run directory, and what a job left behind (its output's last
-error line). Records are written whole (a temporary file renamed), so a reader never sees half."""
+"""The records of a run directory's jobs: launch.json (what its next job runs: tools/run_job.py
+reads it), job.json (who runs it: a Slurm job id, or a local process), end.json (how the job
+ended, written by the job), and what a job left behind (its output's last error line). Records
+are written whole (a temporary file renamed), so a reader never sees half of one."""
 import json
 import os
 import re
@@ -8,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-JOB_FILE, END_FILE = 'job.json', 'end.json'
+LAUNCH_FILE, JOB_FILE, END_FILE = 'launch.json', 'job.json', 'end.json'
 LOCAL, SLURM = 'local', 'slurm'
 OUTPUT_GLOB = 'job-*.out'
 
@@ -28,6 +30,10 @@ def read_json(path: Path) -> Optional[dict]:
     return record if isinstance(record, dict) else None
 
 
+def read_launch(run_dir: Path) -> Optional[dict]:
+    return read_json(Path(run_dir) / LAUNCH_FILE)
+
+
 def read_job(run_dir: Path) -> Optional[dict]:
     return read_json(Path(run_dir) / JOB_FILE)
 
@@ -36,9 +42,16 @@ def read_end(run_dir: Path) -> Optional[dict]:
     return read_json(Path(run_dir) / END_FILE)
 
 
-def write_job(run_dir: Path, job: dict) -> None:
-    """A new job of the run: its record, and no end record until it ends."""
+def write_launch(run_dir: Path, launch: dict) -> None:
+    """What the run's next job runs, written before that job is launched; the previous job's
+    end record goes (the new job writes its own)."""
     (Path(run_dir) / END_FILE).unlink(missing_ok=True)
+    write_json(Path(run_dir) / LAUNCH_FILE, launch)
+
+
+def write_job(run_dir: Path, job: dict) -> None:
+    """Who runs the run's job: {'launcher': 'slurm', 'id': ...} or {'launcher': 'local', 'pid',
+    'pid_start', 'host'}."""
     write_json(Path(run_dir) / JOB_FILE, {'submitted': time.strftime('%Y-%m-%dT%H:%M:%S'),
                                           **job})
 

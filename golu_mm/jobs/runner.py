@@ -1,4 +1,4 @@
-"""What one job does (tools/run_job.py RUN_DIR): train the run as its job record says, resuming
+"""What one job does (tools/run_job.py RUN_DIR): train the run as its launch.json says, resuming
 from the run's own last checkpoint when it has one (a requeued, preempted, timed-out or cancelled
 job that runs again goes on from there), then finish it (the sweep's `finish`: result.json), and
 record how it ended in end.json, a SIGTERM included (Slurm's cancel, preemption, time limit)."""
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, List
 
 from ..analysis.run_record import last_checkpoint
-from .records import SLURM, read_job, write_end
+from .records import SLURM, read_launch, write_end
 
 
 def free_port() -> int:
@@ -49,12 +49,13 @@ def job_environment() -> dict:
 
 
 def run_job(run_dir: Path, finish: Callable[[Path], None]) -> int:
-    """Train and finish the run in `run_dir`; returns the exit code (128 + signal when ended by
-    one). finish(run_dir) writes the run's result after its training succeeded."""
+    """Train and finish the run in `run_dir` as its launch.json says; returns the exit code (128 +
+    signal when ended by one). finish(run_dir) writes the run's result after its training
+    succeeded."""
     run_dir = Path(run_dir)
-    job = read_job(run_dir)
+    job = read_launch(run_dir)
     if job is None:
-        print(f'error: {run_dir} has no job record (job.json): it was not launched by a sweep',
+        print(f'error: {run_dir} has no launch.json: it was not launched by a sweep',
               file=sys.stderr)
         return 2
     try:

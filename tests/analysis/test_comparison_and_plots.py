@@ -110,3 +110,17 @@ def test_activation_distribution_plot(tmp_path):
     assert is_png(plot_activation_distributions(model, x, tmp_path / 'd.png'))
     with pytest.raises(ValueError, match='no activation'):
         activation_outputs(nn.Linear(2, 2), torch.randn(1, 2))
+
+
+def test_final_metrics_take_the_last_logged_values(tmp_path):
+    import json
+    from golu_mm.analysis.run_record import final_metrics, last_logged_step
+    assert last_logged_step(tmp_path) is None
+    for session, miou in (('20260101_000000', 10.0), ('20260102_000000', 12.5)):
+        log = tmp_path / session / 'vis_data' / 'scalars.json'
+        log.parent.mkdir(parents=True)
+        log.write_text('\n'.join(json.dumps(r) for r in (
+            {'loss': 1.0, 'step': 1 + 4 * (miou > 10)}, {'mIoU': miou, 'mAcc': 20.0, 'step': 2})))
+    assert final_metrics(tmp_path, ['mIoU', 'mAcc']) == {'mIoU': 12.5, 'mAcc': 20.0}
+    assert final_metrics(tmp_path, ['mIoU', 'aAcc']) == {'mIoU': 12.5}  # never logged: absent
+    assert last_logged_step(tmp_path) == 5  # the training records' highest step

@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 from mmengine import Config
 
-from golu_mm.openmmlab.sweep import activation_options, final_metrics
+from golu_mm.openmmlab.sweep import activation_options
+
+FAKE_TRAIN = Path(__file__).resolve().parents[1] / 'jobs' / 'fake_train.py'
 
 
 def test_activation_options_follow_the_declared_act_cfg():
@@ -20,16 +22,6 @@ def test_activation_options_follow_the_declared_act_cfg():
         activation_options(Config(dict(model=dict())), 'GoLU')
 
 
-def test_final_metrics_take_the_last_logged_values(tmp_path):
-    for session, miou in (('20260101_000000', 10.0), ('20260102_000000', 12.5)):
-        log = tmp_path / session / 'vis_data' / 'scalars.json'
-        log.parent.mkdir(parents=True)
-        log.write_text('\n'.join(json.dumps(r) for r in (
-            {'loss': 1.0, 'step': 1}, {'mIoU': miou, 'mAcc': 20.0, 'step': 2})))
-    assert final_metrics(tmp_path, ['mIoU', 'mAcc']) == {'mIoU': 12.5, 'mAcc': 20.0}
-    assert final_metrics(tmp_path, ['mIoU', 'aAcc']) == {'mIoU': 12.5}  # never logged: absent
-
-
 def load_tool():
     import importlib.util
     spec = importlib.util.spec_from_file_location('compare_activations',
@@ -39,49 +31,76 @@ def load_tool():
     return tool
 
 
-def test_one_failed_run_does_not_end_the_sweep(tmp_path, monkeypatch):
-    """GELU's training fails, SiLU's evaluation logs nothing, the rest finish: every run is in
-    the table, each number says how many runs it rests on, and the tool exits with an error
-    naming the failed run after writing everything."""
-    import subprocess
+def test_one_failed_run_does_not_end_the_sweep(tmp_path, monkeypatch, capsys):
+    """Fail's training fails, Silent's evaluation logs nothing, the rest finish (each run a job
+    of tools/run_job.py with a stand-in training): every run is in the table, each number says
+    how many runs it rests on, and the tool exits with an error naming the failed runs after
+    writing everything. A rerun retries the failed runs only."""
+    from golu_mm.openmmlab import sweep
     tool = load_tool()
-    trained = []
-
-    def fake_train(command, check, env):
-        run_dir = Path(command[command.index('--work-dir') + 1])
-        act, seed = run_dir.name.split('_seed')
-        trained.append((act, int(seed)))
-        if act == 'GELU':
-            raise subprocess.CalledProcessError(1, command)
-        log = run_dir / '20260101_000000' / 'vis_data' / 'scalars.json'
-        log.parent.mkdir(parents=True)
-        metrics = {} if act == 'SiLU' else {'mIoU': 40.0 + int(seed), 'mAcc': 50.0, 'aAcc': 60.0}
-        log.write_text(json.dumps({'loss': 1.0, 'step': 1, **metrics}) + '\n')
-
-    monkeypatch.setattr(tool.subprocess, 'run', fake_train)
+    monkeypatch.setattr(sweep, 'TRAIN_SCRIPT', FAKE_TRAIN)
     work = tmp_path / 'sweep with space'
-    with pytest.raises(RuntimeError, match=r'2 of 6 runs failed \(GELU seed 0, GELU seed 1\)'):
-        tool.main(['configs/demo/deeplabv3_golu_demo.py', '--activations', 'GoLU', 'GELU',
-                   'SiLU', '--seeds', '0', '1', '--work-dir', str(work)])
-    assert len(trained) == 6
+    argv = ['configs/demo/deeplabv3_golu_demo.py', '--activations', 'GoLU', 'Fail', 'Silent',
+            '--seeds', '0', '1', '--work-dir', str(work), '--launcher', 'local',
+            '--max-parallel', '2']
+    with pytest.raises(RuntimeError, match=r'2 of 6 runs failed \(Fail seed 0, Fail seed 1\)'):
+        tool.main(argv)
+    assert len(started(work)) == 6
     table = (work / 'comparison.md').read_text()
     assert '| GoLU | 2 | 40.5000 ± 0.7071 (n=2) |' in table
-    assert '| GELU | 2 | no result (n=0) |' in table and '| SiLU | 2 | no result (n=0) |' in table
-    assert '| GELU | 0 | failed | CalledProcessError' in table
-    assert '| SiLU | 1 | finished | no mIoU, mAcc, aAcc logged |' in table
+    assert '| Fail | 2 | no result (n=0) |' in table and '| Silent | 2 | no result (n=0) |' in table
+    assert '| Fail | 0 | failed | error: RuntimeError: the fake training failed |' in table
+    assert '| Silent | 1 | finished | no mIoU, mAcc, aAcc logged |' in table
     assert 'mIoU_n' in (work / 'comparison.csv').read_text()
-    # A rerun retries the failed runs only (the finished ones, SiLU's included, are reused).
-    trained.clear()
+    out = capsys.readouterr().out
+    assert 'Fail_seed1: FAILED (error: RuntimeError: the fake training failed); going on' in out
     with pytest.raises(RuntimeError, match='2 of 6 runs failed'):
-        tool.main(['configs/demo/deeplabv3_golu_demo.py', '--activations', 'GoLU', 'GELU',
-                   'SiLU', '--seeds', '1', '0', '--work-dir', str(work)])
-    assert sorted(trained) == [('GELU', 0), ('GELU', 1)]
+        tool.main(argv[:argv.index('--seeds') + 1] + ['1', '0'] + argv[argv.index('--seeds') + 3:])
+    assert sorted(started(work)[6:]) == [('Fail', 0), ('Fail', 1)]
+    assert capsys.readouterr().out.count('done before') == 4
+    # --status reads it all back; --report writes the same table again.
+    tool.main(argv + ['--status'])
+    status = capsys.readouterr().out.splitlines()
+    assert status[0].split() == ['run', 'state', 'job', 'iter', 'checkpoint', 'reason']
+    assert [line.split()[:2] for line in status[1:]] == [
+        [f'{act}_seed{seed}', 'failed' if act == 'Fail' else 'done']
+        for act in ('GoLU', 'Fail', 'Silent') for seed in (0, 1)]
+    before = table
+    (work / 'comparison.md').unlink()
+    tool.main(argv + ['--report'])
+    assert (work / 'comparison.md').read_text() == before
+
+
+def started(work):
+    """(activation, seed) of every training the stand-in started, in order."""
+    runs = []
+    for log in work.glob('*/started.jsonl'):
+        for line in log.read_text().splitlines():
+            record = json.loads(line)
+            runs.append((record['start'], *log.parent.name.split('_seed')))
+    return [(act, int(seed)) for _, act, seed in sorted(runs)]
+
+
+def test_a_stale_run_stops_the_sweep_before_anything_trains(tmp_path, monkeypatch):
+    from golu_mm.openmmlab import sweep
+    tool = load_tool()
+    monkeypatch.setattr(sweep, 'TRAIN_SCRIPT', FAKE_TRAIN)
+    argv = ['configs/demo/deeplabv3_golu_demo.py', '--activations', 'GoLU', '--seeds', '0',
+            '--work-dir', str(tmp_path)]
+    tool.main(argv)
+    with pytest.raises(SystemExit) as stop:  # another schedule: not passed off as the same runs
+        tool.main(argv + ['--cfg-options', 'train_cfg.max_iters=3'])
+    assert stop.value.code == 2 and len(started(tmp_path)) == 1
+    status = tool.main(argv + ['--cfg-options', 'train_cfg.max_iters=3', '--status'])
+    assert status['GoLU_seed0'].state == 'stale'
+    assert 'train_cfg.max_iters=3' in status['GoLU_seed0'].reason
 
 
 def test_from_scratch_sweep_with_frozen_batch_norm_is_refused(tmp_path, monkeypatch):
     from golu_mm.openmmlab.config_checks import ConfigError
+    from golu_mm.openmmlab import sweep
     tool = load_tool()
-    monkeypatch.setattr(tool.subprocess, 'run', lambda *a, **k: pytest.fail('trained'))
+    monkeypatch.setattr(sweep, 'run_here', lambda *a, **k: pytest.fail('trained'))
     with pytest.raises(ConfigError, match=r'from scratch with model\.backbone\.frozen_stages=1 '
                                           r'.*model\.backbone\.norm_eval=True'):
         tool.main(['configs/mask_rcnn_golu.py', '--work-dir', str(tmp_path),

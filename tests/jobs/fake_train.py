@@ -1,0 +1,37 @@
+"""Stands in for tools/train.py in the job tests: parses the same arguments, records how it was
+started (arguments, CUDA_VISIBLE_DEVICES, OMP_NUM_THREADS, CPU affinity, start and end times) in
+WORK_DIR/started.jsonl, then fails (an act_cfg type of 'Fail'), or sleeps FAKE_TRAIN_SLEEP
+seconds and writes a scalars.json (mIoU 40 + seed; none for 'Silent') and a checkpoint."""
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+parser = argparse.ArgumentParser()
+parser.add_argument('config')
+parser.add_argument('--work-dir')
+parser.add_argument('--resume', nargs='?', const='auto')
+parser.add_argument('--launcher', default='none')
+parser.add_argument('--cfg-options', nargs='+', default=[])
+args = parser.parse_args()
+options = dict(o.split('=', 1) for o in args.cfg_options)
+act, seed = options['act_cfg.type'], int(options['randomness.seed'])
+work = Path(args.work_dir)
+start = time.time()
+time.sleep(float(os.environ.get('FAKE_TRAIN_SLEEP', '0')))
+with (work / 'started.jsonl').open('a') as f:
+    f.write(json.dumps({'argv': sys.argv[1:], 'start': start, 'end': time.time(),
+                        'cuda': os.environ.get('CUDA_VISIBLE_DEVICES'),
+                        'omp': os.environ.get('OMP_NUM_THREADS'),
+                        'cores': sorted(os.sched_getaffinity(0))}) + '\n')
+if act == 'Fail':
+    print('error: RuntimeError: the fake training failed', flush=True)
+    sys.exit(1)
+log = work / time.strftime('%Y%m%d_%H%M%S') / 'vis_data' / 'scalars.json'
+log.parent.mkdir(parents=True, exist_ok=True)
+metrics = {} if act == 'Silent' else {'mIoU': 40.0 + seed, 'mAcc': 50.0, 'aAcc': 60.0}
+log.write_text(json.dumps({'loss': 1.0, 'step': 2, **metrics}) + '\n')
+(work / 'iter_2.pth').write_bytes(b'')
+(work / 'last_checkpoint').write_text(str(work / 'iter_2.pth'))
