@@ -43,7 +43,9 @@ def _bn_args(norm: nn.Module) -> Tuple[BatchNormArgs, object]:
             factor = 1.0 / float(norm.num_batches_tracked)
     keep = not norm.training or norm.track_running_stats
     group = None
-    if (_uses_batch_stats(norm) and isinstance(norm, nn.SyncBatchNorm) and dist.is_available()
+    # SyncBatchNorm syncs batch statistics in training only: in eval mode (no running statistics)
+    # each process normalises its own batch, as torch's forward does.
+    if (norm.training and isinstance(norm, nn.SyncBatchNorm) and dist.is_available()
             and dist.is_initialized()):
         group = norm.process_group or dist.group.WORLD
     args = BatchNormArgs(norm.running_mean if keep else None, norm.running_var if keep else None,

@@ -289,3 +289,34 @@ def test_sync_batch_norm_over_two_processes_equals_one_batch():
     torch.testing.assert_close(x_grad, x.grad, rtol=1e-5, atol=1e-4)
     torch.testing.assert_close(weight_grad, norm.weight.grad, rtol=1e-5, atol=1e-3)
     torch.testing.assert_close(running_var, norm.running_var)
+
+
+def _eval_worker(rank, world, port, queue):
+    import datetime
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    dist.init_process_group('gloo', rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=30))
+    try:
+        norm = nn.SyncBatchNorm(3, track_running_stats=False).eval()
+        worst = 0.0
+        for batch in range(1 + 2 * rank):  # rank 0: one batch, rank 1: three
+            torch.manual_seed(10 * rank + batch)
+            x = torch.randn(2, 3, 5, 5)
+            fused = norm_golu(norm, GoLU(), x, x)
+            alone = golu(norm(x) + x)  # torch's own SyncBatchNorm: no sync outside training
+            worst = max(worst, (fused - alone).abs().max().item())
+        queue.put((rank, worst))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_sync_batch_norm_in_eval_mode_does_not_sync():
+    """Without running statistics an eval-mode SyncBatchNorm normalises each process's batch by
+    its own statistics, as torch's does: ranks with different numbers of batches each get their
+    own results (a sync would mix them, or wait forever for the rank that has finished)."""
+    port = 29500 + (os.getpid() + 500) % 1000
+    ctx = mp.get_context('spawn')
+    queue = ctx.Queue()
+    mp.spawn(_eval_worker, args=(2, port, queue), nprocs=2, join=True)
+    worst = dict(queue.get(timeout=60) for _ in range(2))
+    assert worst[0] < 1e-5 and worst[1] < 1e-5, worst
