@@ -9,10 +9,13 @@ load_from, resume); backbone initialisation checks its part (golu_mm.openmmlab.p
 A file without a record (upstream's model zoo, torchvision) is taken as ReLU. A mismatch is
 refused unless allowed (``--allow-activation-mismatch``, config ``allow_activation_mismatch =
 True``); an unrecorded file used to initialise a fine-tune only warns, since ImageNet ReLU weights
-are upstream's default starting point.
+are upstream's default starting point. Before a run starts the hook also checks that the model
+holds the activations its config asks for (check_act_cfg_reach: a component ignoring its
+act_cfg is refused).
 """
 import contextlib
 import contextvars
+import functools
 import warnings
 from typing import Dict, Iterator, List, Optional
 
@@ -41,6 +44,10 @@ class ActivationMismatchError(CheckpointError):
     """A checkpoint trained with other activations than the model that loads it."""
 
 
+class IgnoredActCfgError(ValueError):
+    """A component whose config asks for an activation it does not hold (it ignores act_cfg)."""
+
+
 def activations_in(module: nn.Module) -> List[str]:
     """The sorted class names of the activation modules inside `module`."""
     return sorted({type(m).__name__ for m in module.modules()
@@ -52,6 +59,74 @@ def model_activations(model: nn.Module) -> Dict[str, List[str]]:
     component without any (so that a head given one later is seen to differ)."""
     model = model.module if is_model_wrapper(model) else model
     return {name: activations_in(child) for name, child in model.named_children()}
+
+
+# Config keys of a component that hold settings, not sub-components.
+_SETTINGS = ('act_cfg', 'norm_cfg', 'conv_cfg', 'init_cfg', 'train_cfg', 'test_cfg', 'loss_cls',
+             'loss_bbox', 'loss_mask', 'loss_decode', 'data_preprocessor')
+
+
+def component_act_cfgs(model_cfg: dict) -> Dict[str, str]:
+    """{'backbone': 'GoLU', 'roi_head.bbox_head': 'ReLU', ...}: the act_cfg type of every
+    component of a model config (a dict with a type) that sets one, by attribute path."""
+    found = {}
+
+    def walk(node, path):
+        act = node.get('act_cfg')
+        if path and 'type' in node and isinstance(act, dict) and act.get('type'):
+            found[path] = act['type'] if isinstance(act['type'], str) else act['type'].__name__
+        for key, value in node.items():
+            if isinstance(value, dict) and key not in _SETTINGS:
+                walk(value, f'{path}.{key}' if path else key)
+    walk(dict(model_cfg), '')
+    return found
+
+
+def _class_name(act_type: str) -> str:
+    """The class an activation type builds (mmengine's registry: 'GELU' -> nn.GELU)."""
+    from mmengine.registry import MODELS
+    built = MODELS.get(act_type)
+    return built.__name__ if isinstance(built, type) else act_type
+
+
+def check_act_cfg_reach(model: nn.Module, model_cfg: dict) -> List[str]:
+    """Checks that each component whose config sets act_cfg holds modules of that activation
+    (its sub-components with act_cfgs of their own checked on their own). None at all raises
+    IgnoredActCfgError naming the component (it ignores act_cfg: a comparison on it would
+    compare the upstream activation with itself); returns a warning per component where other
+    activations remain, naming them and where (plugins, attention or SE layers that keep
+    upstream's)."""
+    model = model.module if is_model_wrapper(model) else model
+    components = component_act_cfgs(model_cfg)
+    notes = []
+    for path, act_type in components.items():
+        try:
+            module = functools.reduce(getattr, path.split('.'), model)
+        except AttributeError:
+            continue  # a config key that is no attribute (a list of heads, ...): not checked
+        own = [p[len(path) + 1:] for p in components if p.startswith(path + '.')]
+        wanted = _class_name(act_type)
+        held, others = 0, []
+        for name, child in module.named_modules():
+            if any(name == o or name.startswith(o + '.') for o in own):
+                continue
+            kind = type(child).__name__
+            held += kind == wanted
+            if kind in ACTIVATIONS and kind != wanted:
+                others.append(f'{kind} at {name}')
+        kind = type(module).__name__
+        if not held:
+            raise IgnoredActCfgError(
+                f'model.{path} ({kind}) asks for act_cfg={act_type} and holds no {wanted} module'
+                + (f' (it runs {", ".join(sorted({o.split()[0] for o in others}))})' if others
+                   else '') + f': {kind} ignores act_cfg, so this run would not use {act_type}. '
+                'Use a model that takes it (docs/openmmlab.md, "Where act_cfg reaches")')
+        if others:
+            shown = ', '.join(others[:6]) + (f' and {len(others) - 6} more' if len(others) > 6
+                                             else '')
+            notes.append(f'model.{path} ({kind}): act_cfg={act_type} reaches {held} module(s); '
+                         f'{len(others)} keep other activations: {shown}')
+    return notes
 
 
 def checkpoint_activations(checkpoint: dict) -> Optional[Dict[str, List[str]]]:
@@ -136,6 +211,11 @@ class ActivationMetaHook(Hook):
     """Records the model's activations in every checkpoint's meta (and the backbone's act_cfg,
     which extract_backbone hands on), and refuses to load a checkpoint whose record differs
     from the model (see the module docstring). golu_mm's tools add it to every run."""
+
+    def before_run(self, runner) -> None:
+        """The model holds the activations its config asks for (check_act_cfg_reach)."""
+        for note in check_act_cfg_reach(runner.model, runner.cfg.model):
+            runner.logger.warning(note)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
