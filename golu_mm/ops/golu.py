@@ -31,8 +31,14 @@ def check_params(alpha, beta, gamma, dtype=None) -> None:
         if type(value) is not float and (isinstance(value, bool)
                                          or not isinstance(value, numbers.Real)):
             raise TypeError(f'golu: {name} must be a real number, got {type(value).__name__}')
-        if not 0 <= value < math.inf:  # also false for NaN
-            raise ValueError(f'golu: {name} must be finite and non-negative, got {value}')
+        try:
+            finite = 0 <= float(value) < math.inf  # also false for NaN
+        except OverflowError:  # an int (or Fraction) beyond every float: 10**400
+            finite = False
+        if not finite:
+            shown = str(value) if len(str(value)) <= 24 else f'{str(value)[:8]}... ' \
+                f'({len(str(value))} digits, beyond every float)'
+            raise ValueError(f'golu: {name} must be finite and non-negative, got {shown}')
     if dtype is None:
         return
     compute = SUPPORTED_DTYPES[dtype]
