@@ -14,7 +14,7 @@ validation keeps every image.
 import json
 import os
 from multiprocessing import Pool
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Dict, List, Optional, Tuple
 
 import cv2
@@ -132,6 +132,11 @@ def load_annotations(json_path: Path) -> Tuple[List[dict], Dict[int, List[dict]]
                               f'({type(exc).__name__}: {exc})') from exc
     stems: Dict[str, str] = {}
     for image in images:
+        name = PurePosixPath(str(image['file_name']).replace('\\', '/'))
+        if name.is_absolute() or '..' in name.parts or not name.parts:
+            raise ConversionError(f'annotation file {json_path}: image {image["id"]} has file_name '
+                                  f'{image["file_name"]!r}, which is not inside the image folder '
+                                  '(names are relative to it, without "..")')
         other = stems.setdefault(Path(image['file_name']).stem, image['file_name'])
         if other != image['file_name']:
             raise ConversionError(f'annotation file {json_path}: images {other} and '

@@ -216,3 +216,16 @@ def test_two_images_with_one_stem_are_refused(tmp_path):
     with pytest.raises(ConversionError, match="not a COCO instances file.*no 'images' or "
                                               "'annotations' key"):
         convert(root, tmp_path / 'out')
+
+
+@pytest.mark.parametrize('name', ['../../x.jpg', 'a/../../x.jpg', '/etc/x.jpg', '..\\x.jpg', ''])
+def test_file_names_outside_the_image_folder_are_refused(tmp_path, name):
+    root = tmp_path / 'coco'
+    write_coco(root, 'train2017', [image(1)], [])
+    data = json.loads((root / 'annotations' / 'instances_train2017.json').read_text())
+    data['images'].append(dict(image(2), file_name=name))
+    (root / 'annotations' / 'instances_train2017.json').write_text(json.dumps(data))
+    with pytest.raises(ConversionError, match=r'image 2 has file_name .* not inside the image '
+                                              r'folder'):
+        convert(root, tmp_path / 'out')
+    assert not (tmp_path / 'out' / 'train2017.txt').exists()
