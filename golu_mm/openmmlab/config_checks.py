@@ -10,6 +10,8 @@ first, with a message naming the key or file, instead of silently changing the r
 """
 import argparse
 import difflib
+import importlib
+import inspect
 import json
 import os
 import os.path as osp
@@ -72,12 +74,41 @@ def unknown_option_keys(cfg: Config, options: dict) -> List[str]:
                 node = node[part]
             else:
                 if isinstance(node, dict):  # a new key inside a dict the config has
-                    close = difflib.get_close_matches(part, [str(k) for k in node], n=1)
+                    accepted = accepted_arguments(node.get('type'), cfg.get('default_scope'))
+                    if part in accepted:
+                        break  # an argument of the class the dict builds (dataset indices, ...)
+                    close = difflib.get_close_matches(part, [str(k) for k in node] +
+                                                      sorted(accepted), n=1)
                     hint = f' (did you mean {".".join(path + close)}?)' if close else ''
                     messages.append(f'{key}: the config has no {".".join(path + [part])}{hint}')
                 break
             path.append(part)
     return messages
+
+
+def accepted_arguments(type_name, scope: Optional[str]) -> set:
+    """The keyword arguments the class a config dict's `type` names takes: its __init__'s, and
+    through **kwargs its bases' (mmengine's BaseDataset takes `indices`); empty where the class
+    is not found in the scope's registries."""
+    cls = type_name if isinstance(type_name, type) else None
+    if cls is None and isinstance(type_name, str) and scope:
+        from mmengine.registry import Registry
+        try:
+            registries = importlib.import_module(f'{scope}.registry')
+        except ImportError:
+            return set()
+        cls = next((found for registry in vars(registries).values()
+                    if isinstance(registry, Registry)
+                    for found in [registry.get(type_name)] if found is not None), None)
+    names = set()
+    for klass in getattr(cls, '__mro__', ()):
+        if '__init__' not in vars(klass):
+            continue
+        params = inspect.signature(vars(klass)['__init__']).parameters.values()
+        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            break
+    return names - {'self'}
 
 
 def parse_options(items) -> dict:
@@ -233,6 +264,13 @@ def check_annotation_file(path: str, keys=()) -> None:
     if missing:
         raise ConfigError(f'annotation file {path} has no {", ".join(map(repr, missing))}: '
                           f'not a COCO instances file (it needs {", ".join(keys)})')
+    unknown = _unknown_categories(content)
+    if unknown:
+        raise ConfigError(
+            f'annotation file {path}: {len(unknown)} of {len(content["annotations"])} '
+            f'annotations have a category_id its categories do not list '
+            f'({", ".join(map(str, sorted(set(unknown), key=str)[:5]))}): mmdet would drop '
+            'them without a word and compute the metric without them. Fix the file')
     if stat.st_size > STAMPED_BYTES:
         stamps[real] = identity
         try:
@@ -241,6 +279,16 @@ def check_annotation_file(path: str, keys=()) -> None:
                 json.dump(stamps, f)
         except OSError:
             pass  # a read-only cache costs a parse next time, nothing more
+
+
+def _unknown_categories(content: dict) -> list:
+    """The category_ids of a COCO file's annotations that its categories do not list."""
+    if not isinstance(content.get('categories'), list) or not isinstance(
+            content.get('annotations'), list):
+        return []
+    known = {c.get('id') for c in content['categories'] if isinstance(c, dict)}
+    return [a.get('category_id') for a in content['annotations']
+            if isinstance(a, dict) and a.get('category_id') not in known]
 
 
 STAMPED_BYTES = 16 << 20  # smaller files parse in well under a second: not worth a stamp

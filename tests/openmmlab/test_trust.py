@@ -98,6 +98,20 @@ def test_unknown_option_keys_are_named_with_a_suggestion():
                          None, 'none')
 
 
+@pytest.mark.parametrize('config', ['configs/demo/deeplabv3_golu_demo.py',
+                                    'configs/demo/mask_rcnn_golu_demo.py'])
+def test_arguments_of_the_built_class_are_known_keys(config):
+    """A key the config does not write but its class takes (mmengine's BaseDataset `indices`,
+    through the dataset's **kwargs) is no unknown key; a near miss is, with that suggestion."""
+    cfg = apis.Config.fromfile(config)
+    assert unknown_option_keys(cfg, {'train_dataloader.dataset.indices': 4,
+                                     'model.backbone.with_cp': True}) == []
+    messages = unknown_option_keys(cfg, {'train_dataloader.dataset.indicez': 4})
+    assert messages == ['train_dataloader.dataset.indicez: the config has no '
+                        'train_dataloader.dataset.indicez (did you mean '
+                        'train_dataloader.dataset.indices?)']
+
+
 @pytest.mark.parametrize('content,message', [(b'', 'is empty'),
                                              (b'{"images": [{"id": 1}', 'not valid JSON'),
                                              (b'\x00\xff garbage', 'not valid JSON')])
@@ -110,6 +124,22 @@ def test_bad_annotation_files_are_named(tmp_path, content, message):
         check_annotation_file(str(tmp_path / 'missing.json'))
     path.write_text(json.dumps({'images': []}))
     check_annotation_file(str(path))
+
+
+def test_annotations_of_unknown_categories_are_refused(tmp_path):
+    path = tmp_path / 'instances_val.json'
+    annotations = [{'id': i, 'image_id': 1, 'category_id': c} for i, c in
+                   enumerate([1, 2, 99, 1, 77, 99])]
+    path.write_text(json.dumps({'images': [{'id': 1}], 'annotations': annotations,
+                                'categories': [{'id': 1}, {'id': 2}]}))
+    with pytest.raises(ConfigError, match=r'3 of 6 annotations have a category_id its '
+                                          r'categories do not list \(77, 99\)'):
+        check_annotation_file(str(path), ('images', 'annotations', 'categories'))
+    annotations[2]['category_id'] = annotations[4]['category_id'] = annotations[5][
+        'category_id'] = 2
+    path.write_text(json.dumps({'images': [{'id': 1}], 'annotations': annotations,
+                                'categories': [{'id': 1}, {'id': 2}]}))
+    check_annotation_file(str(path), ('images', 'annotations', 'categories'))
 
 
 def test_checkpoint_mismatch_names_keys():
