@@ -36,8 +36,10 @@ at::Tensor per_channel(const std::string& name, const at::Tensor& t, const at::T
 }
 
 // The kernels' per-channel affine of a batch norm (its arguments named with `prefix`):
-// scale = weight / sqrt(var + eps), shift = bias - mean * scale, center = mean; returns
-// 1 / sqrt(var + eps).
+// center = mean, scale = weight / sqrt(var + eps), shift = bias, applied as
+// (x - center) * scale + shift: centred first, as torch's batch norm does (x * scale +
+// (bias - mean * scale) loses the spread of x to rounding where the mean is large next to it).
+// Returns 1 / sqrt(var + eps).
 at::Tensor affine_of(const std::string& prefix, const ChannelNorm& n, const at::Tensor& x,
                      at::Tensor& scale, at::Tensor& shift, at::Tensor& center) {
   TORCH_CHECK_VALUE(std::isfinite(n.eps) && n.eps >= 0, "batch_norm_golu: ", prefix,
@@ -45,8 +47,7 @@ at::Tensor affine_of(const std::string& prefix, const ChannelNorm& n, const at::
   center = per_channel(prefix + "mean", n.mean, x);
   const at::Tensor invstd = (per_channel(prefix + "var", n.var, x) + n.eps).rsqrt();
   scale = n.weight.defined() ? per_channel(prefix + "weight", n.weight, x) * invstd : invstd;
-  shift = -center * scale;
-  if (n.bias.defined()) shift.add_(per_channel(prefix + "bias", n.bias, x));
+  shift = n.bias.defined() ? per_channel(prefix + "bias", n.bias, x) : at::zeros_like(center);
   return invstd;
 }
 }  // namespace

@@ -11,11 +11,11 @@
 
 namespace golu_mm {
 
-// The fused channel affine + residual + GoLU, y = GoLU(x*scale[c] + shift[c] + residual *
-// residual_scale[c]), over x of shape (N, C, *): the kernels see contiguous x (and residual,
-// grad), `inner` elements per (n, c) row, and the per-channel tensors in the compute type
-// (float64 for float64 x, else float32). Optional tensors are undefined when absent (a residual
-// without residual_scale is added as is); the centers are the backward's only.
+// The fused channel affine + residual + GoLU, y = GoLU((x - center[c])*scale[c] + shift[c] +
+// (residual - residual_center[c])*residual_scale[c]), over x of shape (N, C, *): the kernels
+// see contiguous x (and residual, grad), `inner` elements per (n, c) row, and the per-channel
+// tensors in the compute type (float64 for float64 x, else float32). Optional tensors are
+// undefined when absent (a residual without residual_scale and residual_center is added as is).
 struct AffineGoluArgs {
   at::Tensor x, residual, scale, shift, residual_scale, center, residual_center;
   int64_t inner;

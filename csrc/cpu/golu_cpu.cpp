@@ -204,8 +204,9 @@ void affine_forward_row(const scalar_t* x, const scalar_t* r, scalar_t* y, int64
                         const Affine64& a, const GoluParams<double>& p) {
   if constexpr (std::is_same_v<scalar_t, double>) {
     for (int64_t i = 0; i < n; ++i)
-      y[i] = golu_forward(std::fma(r == nullptr ? 0.0 : r[i], a.residual_scale,
-                                   std::fma(x[i], a.scale, a.shift)), p, ExpF64{});
+      y[i] = golu_forward(std::fma(r == nullptr ? 0.0 : r[i] - a.residual_center,
+                                   a.residual_scale, std::fma(x[i] - a.center, a.scale, a.shift)),
+                          p, ExpF64{});
   } else {
     using S = typename Storage<scalar_t>::type;
     loops().of<S>().affine_forward(
@@ -222,14 +223,15 @@ void affine_backward_channel(const scalar_t* dy, const scalar_t* x, const scalar
   if constexpr (std::is_same_v<scalar_t, double>) {
     for (int64_t row = 0; row < rows; ++row) {
       for (int64_t i = row * stride; i < row * stride + inner; ++i) {
-        const double rv = r == nullptr ? 0.0 : r[i];
-        const double z = std::fma(rv, a.residual_scale, std::fma(x[i], a.scale, a.shift));
+        const double xc = x[i] - a.center;
+        const double rc = r == nullptr ? 0.0 : r[i] - a.residual_center;
+        const double z = std::fma(rc, a.residual_scale, std::fma(xc, a.scale, a.shift));
         const double g = golu_backward(dy[i], z, p, ExpF64{});
         dx[i] = g * a.scale;
         if (dr != nullptr) dr[i] = g * a.residual_scale;
         sums[0] += g;
-        sums[1] += g * (x[i] - a.center);
-        if (r != nullptr) sums[2] += g * (rv - a.residual_center);
+        sums[1] += g * xc;
+        if (r != nullptr) sums[2] += g * rc;
       }
     }
   } else {

@@ -28,8 +28,9 @@ using ForwardLoop = void (*)(const T* x, T* y, int64_t n, GoluParams<float> p);
 template <typename T>
 using BackwardLoop = void (*)(const T* dy, const T* x, T* dx, int64_t n, GoluParams<float> p);
 
-// The fused channel affine (+ residual, itself scaled per channel) + GoLU: the forward over one
-// row of a channel, z = x*scale + shift (+ r*residual_scale, where r is not null), y = GoLU(z).
+// The fused channel affine (+ residual, itself normalised per channel) + GoLU: the forward over
+// one row of a channel, z = (x - center)*scale + shift (+ (r - residual_center)*residual_scale,
+// where r is not null), y = GoLU(z).
 // The backward over one channel (`rows` rows of `inner` elements, `stride` apart) recomputes z,
 // writes dx = gz*scale with gz = dy*GoLU'(z) (and dr = gz*residual_scale where dr is not null),
 // and adds sum(gz), sum(gz*(x - center)) and, with r, sum(gz*(r - residual_center)) to sums[0],
@@ -131,12 +132,17 @@ void second(const T* dy, const T* x, T* dx, int64_t n, GoluParams<float> p) {
 template <typename V, typename T>
 void affine_forward(const T* x, const T* r, T* y, int64_t n, Affine a, GoluParams<float> p) {
   const GoluParams<V> pv = broadcast<V>(p);
-  const V scale(a.scale), shift(a.shift), residual_scale(a.residual_scale);
+  const V scale(a.scale), shift(a.shift), minus_center(-a.center);
+  const V residual_scale(a.residual_scale), minus_residual_center(-a.residual_center);
   if (r == nullptr) {
-    map<V>(x, x, y, n, [&](V xv, V) { return golu_forward(fmadd(xv, scale, shift), pv, ExpF32{}); });
+    map<V>(x, x, y, n, [&](V xv, V) {
+      return golu_forward(fmadd(xv + minus_center, scale, shift), pv, ExpF32{});
+    });
   } else {
     map<V>(x, r, y, n, [&](V xv, V rv) {
-      return golu_forward(fmadd(rv, residual_scale, fmadd(xv, scale, shift)), pv, ExpF32{});
+      const V z = fmadd(rv + minus_residual_center, residual_scale,
+                        fmadd(xv + minus_center, scale, shift));
+      return golu_forward(z, pv, ExpF32{});
     });
   }
 }
@@ -193,15 +199,15 @@ void affine_backward(const T* dy, const T* x, const T* r, T* dx, T* dr, int64_t 
   const V residual_scale(a.residual_scale), minus_residual_center(-a.residual_center);
   ChannelSums<V, 3> acc(sums);
   const auto step = [&](const T* dyp, const T* xp, const T* rp, T* dxp, T* drp) {
-    const V xv = V::load(xp);
-    const V rv = rp == nullptr ? V(0.0f) : V::load(rp);
-    const V z = fmadd(rv, residual_scale, fmadd(xv, scale, shift));
+    const V xc = V::load(xp) + minus_center;
+    const V rc = rp == nullptr ? V(0.0f) : V::load(rp) + minus_residual_center;
+    const V z = fmadd(rc, residual_scale, fmadd(xc, scale, shift));
     const V g = golu_backward(V::load(dyp), z, pv, ExpF32{});
     (g * scale).store(dxp);
     if (drp != nullptr) (g * residual_scale).store(drp);
     acc.lanes[0] = acc.lanes[0] + g;
-    acc.lanes[1] = fmadd(g, xv + minus_center, acc.lanes[1]);
-    if (rp != nullptr) acc.lanes[2] = fmadd(g, rv + minus_residual_center, acc.lanes[2]);
+    acc.lanes[1] = fmadd(g, xc, acc.lanes[1]);
+    if (rp != nullptr) acc.lanes[2] = fmadd(g, rc, acc.lanes[2]);
     acc.step();
   };
   over_rows<V>(rows, inner, stride, [&](int64_t at, int64_t count) {

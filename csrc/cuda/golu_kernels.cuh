@@ -161,8 +161,10 @@ __global__ void affine_forward_kernel(const scalar_t* __restrict__ x,
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += stride) {
     const int64_t c = (i / inner) % channels;
-    T z = fma(static_cast<T>(x[i]), a.scale[c], a.shift[c]);
-    if (r != nullptr) z = fma(static_cast<T>(r[i]), a.get(a.residual_scale, c, T(1)), z);
+    T z = fma(static_cast<T>(x[i]) - a.get(a.center, c, T(0)), a.scale[c], a.shift[c]);
+    if (r != nullptr)
+      z = fma(static_cast<T>(r[i]) - a.get(a.residual_center, c, T(0)),
+              a.get(a.residual_scale, c, T(1)), z);
     y[i] = static_cast<scalar_t>(golu_forward(z, p, CudaExp{}));
   }
 }
@@ -192,14 +194,14 @@ __global__ void affine_backward_kernel(const scalar_t* __restrict__ dy,
        k += stride) {
     const int64_t n = k / inner;
     const int64_t i = (n * channels + c) * inner + (k - n * inner);
-    const T xv = static_cast<T>(x[i]);
-    const T rv = r != nullptr ? static_cast<T>(r[i]) : T(0);
-    const T g = golu_backward(static_cast<T>(dy[i]), fma(rv, rs, fma(xv, s, b)), p, CudaExp{});
+    const T xc = static_cast<T>(x[i]) - m;
+    const T rc = r != nullptr ? static_cast<T>(r[i]) - rm : T(0);
+    const T g = golu_backward(static_cast<T>(dy[i]), fma(rc, rs, fma(xc, s, b)), p, CudaExp{});
     dx[i] = static_cast<scalar_t>(g * s);
     if (dr != nullptr) dr[i] = static_cast<scalar_t>(g * rs);
     acc[0] += g;
-    acc[1] += g * (xv - m);
-    if (r != nullptr) acc[2] += g * (rv - rm);
+    acc[1] += g * xc;
+    if (r != nullptr) acc[2] += g * rc;
   }
   __shared__ T partial[3][kAffineThreads / 32];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;

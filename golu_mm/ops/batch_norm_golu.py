@@ -143,14 +143,16 @@ def _through_batch_statistics(d: Tensor, t: Tensor, mean: Tensor, var: Tensor,
                               sum_gz_hat: Tensor, count: int) -> Tensor:
     """The gradient reaching a batch norm's input t in training, from d = gz * scale (its part
     through the affine) and the sums over the batch of gz and gz * t_hat:
-    d - scale/M * (sum_gz + t_hat * sum_gz_hat), written as d - (k * t + c) per channel."""
+    d - scale/M * (sum_gz + t_hat * sum_gz_hat), written as d - (k * (t - mean) + c) per channel
+    (centred first: k * t - k * mean would lose the spread of t where the mean is large)."""
     invstd = torch.rsqrt(var + eps)
     scale = invstd if weight is None else weight.to(invstd.dtype) * invstd
     k = scale * invstd * sum_gz_hat / count
-    c = scale * sum_gz / count - k * mean
+    c = scale * sum_gz / count
     # in the statistics' type (a half-type d: one float32 temporary, rounded once into d)
     compute = k.dtype
-    out = d.to(compute).addcmul_(t.to(compute), _per_channel(-k, t)).sub_(_per_channel(c, t))
+    centred = t.to(compute) - _per_channel(mean, t)
+    out = d.to(compute).addcmul_(centred, _per_channel(-k, t)).sub_(_per_channel(c, t))
     return out if out.dtype == d.dtype else d.copy_(out)
 
 

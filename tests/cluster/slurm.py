@@ -107,6 +107,13 @@ class SlurmCluster:
                               check=check, timeout=60)
 
     def stop(self) -> None:
+        """Cancels every job (their step daemons would outlive slurmd), then ends the daemons."""
+        if (self.root / 'slurmctld.pid').is_file():
+            self.run('scancel', f'--partition={PARTITION}', check=False)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and self.run(
+                    'squeue', '-h', '-t', 'PD,R,CG,CF,S', check=False).stdout.strip():
+                time.sleep(0.5)
         for name in ('slurmd', 'slurmctld'):
             _kill_by_pidfile(self.root / f'{name}.pid')
         if self._started_munge is not None:

@@ -59,13 +59,13 @@ def oracle(x, dy, scale, shift, r, residual_scale, center, residual_center, para
     d = lambda t: None if t is None else t.double()  # noqa: E731
     x, dy, r = d(x), d(dy), d(r)
     s, b = d(scale)[:, None], d(shift)[:, None]
-    z = x * s + b
-    rs = torch.ones_like(s) if residual_scale is None else d(residual_scale)[:, None]
-    if r is not None:
-        z = z + r * rs
-    g = torch.ops.golu_mm.golu_backward(dy, z, *params)
     m = torch.zeros_like(s) if center is None else d(center)[:, None]
     rm = torch.zeros_like(s) if residual_center is None else d(residual_center)[:, None]
+    z = (x - m) * s + b
+    rs = torch.ones_like(s) if residual_scale is None else d(residual_scale)[:, None]
+    if r is not None:
+        z = z + (r - rm) * rs
+    g = torch.ops.golu_mm.golu_backward(dy, z, *params)
     sums = torch.stack([g.sum((0, 2)), (g * (x - m)).sum((0, 2)),
                         (g * (r - rm)).sum((0, 2)) if r is not None else torch.zeros(x.shape[1], dtype=torch.float64)])
     terms = torch.stack([g.abs().sum((0, 2)), (g * (x - m)).abs().sum((0, 2)),
@@ -82,7 +82,8 @@ def check_affine(emulated, shape, dtype, residual, extras, params=(1.0, 1.0, 1.0
     residual_scale = make(channels, dtype, 6, 0.5) + 1 if residual and extras else None
     center = make(channels, dtype, 7, 0.2) if extras else None
     residual_center = make(channels, dtype, 8, 0.2) if residual and extras else None
-    y = emulated.affine_forward(x, scale, shift, r, residual_scale, params=params, seed=seed)
+    y = emulated.affine_forward(x, scale, shift, r, residual_scale, center, residual_center,
+                                params=params, seed=seed)
     dx, dr, sums = emulated.affine_backward(dy, x, scale, shift, r, residual_scale, center,
                                             residual_center, params=params, seed=seed)
     want_y, want_dx, want_dr, want_sums, terms = oracle(x, dy, scale, shift, r, residual_scale,

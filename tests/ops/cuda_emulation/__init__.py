@@ -76,13 +76,14 @@ class EmulatedCuda:
                           in0.numel(), *params, seed, SMS)
         return out
 
-    def affine_forward(self, x, scale, shift, r=None, residual_scale=None, params=(1.0, 1.0, 1.0),
-                       seed=0):
+    def affine_forward(self, x, scale, shift, r=None, residual_scale=None, center=None,
+                       residual_center=None, params=(1.0, 1.0, 1.0), seed=0):
         batch, channels, inner = x.shape
         y = torch.full_like(x, float('nan'))
         self.lib.emu_affine_forward(_DTYPES[x.dtype], x.data_ptr(), self._ptr(r), y.data_ptr(),
                                     scale.data_ptr(), shift.data_ptr(), self._ptr(residual_scale),
-                                    None, None, batch, channels, inner, *params, seed, SMS)
+                                    self._ptr(center), self._ptr(residual_center), batch,
+                                    channels, inner, *params, seed, SMS)
         return y
 
     def affine_backward(self, dy, x, scale, shift, r=None, residual_scale=None, center=None,

@@ -61,7 +61,8 @@ void emu_golu(int op, int dtype, const void* in0, const void* in1, void* out, in
     golu_launch<double>(op, in0, in1, out, n, alpha, beta, gamma, seed, sms);
 }
 
-// y = GoLU(x*scale[c] + shift[c] + r*residual_scale[c]) over (batch, channels, inner).
+// y = GoLU((x - center[c])*scale[c] + shift[c] + (r - residual_center[c])*residual_scale[c])
+// over (batch, channels, inner).
 void emu_affine_forward(int dtype, const void* x, const void* r, void* y, const void* scale,
                         const void* shift, const void* residual_scale, const void* center,
                         const void* residual_center, int64_t batch, int64_t channels,
