@@ -293,6 +293,12 @@ def submit_to_slurm(runs: Sequence[Run], root: Path, force: bool, resources: slu
         if stuck:  # their prerequisite failed: resubmitted below after it
             slurm.cancel(ids.pop(name) for name in stuck)
         todo = [r for r in runs if states[r.name].state != DONE and r.name not in ids]
+        for run in todo:
+            after = ids.get(run.pretrain.name) if run.pretrain else ''
+            if after and not after.isdigit():  # no Slurm dependency on a local process
+                raise slurm.SlurmError(f'{run.pretrain.run_dir} is being trained on this machine '
+                                       f'({after}): submit its fine-tune once it is done (or '
+                                       'stop it, and submit both)')
         scripts = {run.name: slurm.batch_script(
             f'golu-{run.name.replace("/", "-")}', run.run_dir / 'job-%j.out',
             resources.sbatch_options(), [sys.executable, str(JOB_SCRIPT), str(run.run_dir)])
@@ -314,7 +320,8 @@ def submit_to_slurm(runs: Sequence[Run], root: Path, force: bool, resources: slu
                 after_ok=[after] if after else ()))
             write_job(run.run_dir, {'launcher': SLURM, 'id': ids[run.name],
                                     'sbatch': resources.sbatch_options()})
-        submit_report(root, report_command, resources, list(ids.values()))
+        submit_report(root, report_command, resources,
+                      [i for i in ids.values() if i.isdigit()])
         states = sweep_states(runs)
     for name, s in states.items():
         if s.state == PLANNED:

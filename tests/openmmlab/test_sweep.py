@@ -105,3 +105,30 @@ def test_from_scratch_sweep_with_frozen_batch_norm_is_refused(tmp_path, monkeypa
                                           r'.*model\.backbone\.norm_eval=True'):
         tool.main(['configs/mask_rcnn_golu.py', '--work-dir', str(tmp_path),
                    '--cfg-options', 'model.backbone.init_cfg=None'])
+
+
+def test_a_fine_tune_is_not_submitted_after_a_local_pretraining(tmp_path, monkeypatch):
+    """Slurm cannot wait for a process of this machine: submitting a fine-tune whose
+    pretraining trains here now is refused, naming it, before anything is submitted."""
+    import os
+    from golu_mm.jobs import slurm
+    from golu_mm.jobs.records import hostname, process_start, write_job
+    from golu_mm.analysis.run_record import start_run
+    from golu_mm.openmmlab import sweep
+    stub = tmp_path / 'bin'
+    stub.mkdir()
+    for command in ('sbatch', 'squeue', 'scancel'):
+        (stub / command).write_text('#!/bin/bash\necho "called $0" >&2\nexit 9\n')
+        (stub / command).chmod(0o755)
+    monkeypatch.setenv('PATH', f'{stub}:{os.environ["PATH"]}')
+    cfg = Config.fromfile('configs/demo/deeplabv3_golu_demo.py')
+    pre_cfg = Config.fromfile('configs/demo/resnet_golu_pretrain_demo.py')
+    runs = sweep.plan_sweep(sweep.Stage('d.py', cfg), ['GoLU'], [0], tmp_path / 'w', 'v',
+                            sweep.Stage('p.py', pre_cfg))
+    start_run(runs[0].run_dir, runs[0].spec)
+    write_job(runs[0].run_dir, {'launcher': 'local', 'pid': os.getpid(), 'host': hostname(),
+                                'pid_start': process_start(os.getpid())})
+    with pytest.raises(slurm.SlurmError, match=r'pretrain/GoLU_seed0 is being trained on this '
+                                               r'machine \(pid \d+@'):
+        sweep.submit_to_slurm(runs, tmp_path / 'w', False, slurm.Resources(), ['true'])
+    assert not (runs[1].run_dir / 'job.json').exists()
