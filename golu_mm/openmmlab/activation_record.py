@@ -25,6 +25,7 @@ from mmengine.registry import HOOKS
 from torch import nn
 
 from .checkpoint import CheckpointError
+from .registration import register
 
 META_KEY = 'activations'
 ALLOW_KEY = 'allow_activation_mismatch'  # config key, and init_cfg key for a backbone
@@ -206,7 +207,7 @@ def _purpose(runner) -> str:
     return 'resume' if getattr(runner, '_resume', False) else 'load_from'
 
 
-@HOOKS.register_module(force=True)
+@register(HOOKS)
 class ActivationMetaHook(Hook):
     """Records the model's activations in every checkpoint's meta (and the backbone's act_cfg,
     which extract_backbone hands on), and refuses to load a checkpoint whose record differs

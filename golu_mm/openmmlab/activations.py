@@ -5,6 +5,7 @@ from mmengine.registry import MODELS
 from torch import nn
 
 from ..nn import GoLU
+from .registration import register
 
 
 class Mish(nn.Mish):
@@ -12,7 +13,8 @@ class Mish(nn.Mish):
 
 
 def register_activations() -> None:
-    # force=True: importing or reloading golu_mm twice re-registers instead of raising.
-    MODELS.register_module(name='GoLU', module=GoLU, force=True)
+    """GoLU in the root MODELS registry (an error if another class holds the name: registration),
+    and Mish unless mmcv or another project registered one."""
+    register(MODELS, 'GoLU', GoLU)
     if MODELS.get('Mish') is None:
-        MODELS.register_module(name='Mish', module=Mish)
+        register(MODELS, 'Mish', Mish)

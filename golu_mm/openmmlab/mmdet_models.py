@@ -19,6 +19,7 @@ from torch import Tensor
 
 from ..nn.fused_blocks import FusedBlockMixin
 from .act_cfg import RELU, ActCfgMixin, ResNetActCfgMixin
+from .registration import register
 
 
 class FusedBasicBlock(FusedBlockMixin, BasicBlock):
@@ -37,28 +38,28 @@ FUSED_BLOCKS = {BasicBlock: FusedBasicBlock, Bottleneck: FusedBottleneck,
                 ResNeXtBottleneck: FusedResNeXtBottleneck}
 
 
-@MODELS.register_module(force=True)
+@register(MODELS)
 class ActResNet(ResNetActCfgMixin, ResNet):
     """mmdet's ResNet with `act_cfg` in the stem and every block (ResNetActCfgMixin)."""
 
     fused_blocks = FUSED_BLOCKS
 
 
-@MODELS.register_module(force=True)
+@register(MODELS)
 class ActResNetV1d(ResNetActCfgMixin, ResNetV1d):
     """mmdet's ResNetV1d with `act_cfg` in the stem and every block (ResNetActCfgMixin)."""
 
     fused_blocks = FUSED_BLOCKS
 
 
-@MODELS.register_module(force=True)
+@register(MODELS)
 class ActResNeXt(ResNetActCfgMixin, ResNeXt):
     """mmdet's ResNeXt with `act_cfg` in the stem and every block (ResNetActCfgMixin)."""
 
     fused_blocks = FUSED_BLOCKS
 
 
-@MODELS.register_module(force=True)
+@register(MODELS)
 class ActRPNHead(ActCfgMixin, RPNHead):
     """RPNHead whose activation after the shared conv (upstream: a functional relu) is act_cfg."""
 
@@ -72,16 +73,16 @@ class ActRPNHead(ActCfgMixin, RPNHead):
         return self.rpn_cls(x), self.rpn_reg(x)
 
 
-@MODELS.register_module(force=True)
+@register(MODELS)
 class ActShared2FCBBoxHead(ActCfgMixin, Shared2FCBBoxHead):
     """Shared2FCBBoxHead with `act_cfg` after its fully connected layers."""
 
 
-@MODELS.register_module(force=True)
+@register(MODELS)
 class ActFCNMaskHead(ActCfgMixin, FCNMaskHead):
     """FCNMaskHead with `act_cfg` in its convs and after the upsampling."""
 
 
-@MODELS.register_module(force=True)
+@register(MODELS)
 class ActRetinaHead(ActCfgMixin, RetinaHead):
     """RetinaHead with `act_cfg` in its classification and regression conv stacks."""

@@ -8,6 +8,7 @@ from mmpretrain.registry import MODELS
 
 from ..nn.fused_blocks import FusedBlockMixin
 from .act_cfg import ResNetActCfgMixin
+from .registration import register
 
 
 class FusedBasicBlock(FusedBlockMixin, BasicBlock):
@@ -21,21 +22,21 @@ class FusedBottleneck(FusedBlockMixin, Bottleneck):
 FUSED_BLOCKS = {BasicBlock: FusedBasicBlock, Bottleneck: FusedBottleneck}
 
 
-@MODELS.register_module(force=True)
+@register(MODELS)
 class ActResNet(ResNetActCfgMixin, ResNet):
     """mmpretrain's ResNet with `act_cfg` in the stem and every block (ResNetActCfgMixin)."""
 
     fused_blocks = FUSED_BLOCKS
 
 
-@MODELS.register_module(force=True)
+@register(MODELS)
 class ActResNetV1c(ResNetActCfgMixin, ResNetV1c):
     """mmpretrain's ResNetV1c with `act_cfg` in the stem and every block (ResNetActCfgMixin)."""
 
     fused_blocks = FUSED_BLOCKS
 
 
-@MODELS.register_module(force=True)
+@register(MODELS)
 class ActResNetV1d(ResNetActCfgMixin, ResNetV1d):
     """mmpretrain's ResNetV1d with `act_cfg` in the stem and every block (ResNetActCfgMixin)."""
 

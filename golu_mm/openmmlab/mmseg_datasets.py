@@ -4,9 +4,10 @@ from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
 from ..data.coco_voc import VOC_CLASSES, VOC_PALETTE
+from .registration import register
 
 
-@DATASETS.register_module(force=True)
+@register(DATASETS)
 class COCOVOCDataset(BaseSegDataset):
     """COCO restricted to the 20 VOC classes (tools/dataset_converters/coco_voc.py writes the
     label maps): 21 classes with background, 255 ignored, COCO's .jpg images."""

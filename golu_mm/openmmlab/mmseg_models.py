@@ -6,6 +6,7 @@ from mmseg.registry import MODELS
 
 from ..nn.fused_blocks import FusedBlockMixin
 from .act_cfg import ResNetActCfgMixin
+from .registration import register
 
 
 class FusedBasicBlock(FusedBlockMixin, BasicBlock):
@@ -19,21 +20,21 @@ class FusedBottleneck(FusedBlockMixin, Bottleneck):
 FUSED_BLOCKS = {BasicBlock: FusedBasicBlock, Bottleneck: FusedBottleneck}
 
 
-@MODELS.register_module(force=True)
+@register(MODELS)
 class ActResNet(ResNetActCfgMixin, ResNet):
     """mmseg's ResNet with `act_cfg` in the stem and every block (ResNetActCfgMixin)."""
 
     fused_blocks = FUSED_BLOCKS
 
 
-@MODELS.register_module(force=True)
+@register(MODELS)
 class ActResNetV1c(ResNetActCfgMixin, ResNetV1c):
     """mmseg's ResNetV1c (DeepLabV3's backbone) with `act_cfg` in the stem and every block."""
 
     fused_blocks = FUSED_BLOCKS
 
 
-@MODELS.register_module(force=True)
+@register(MODELS)
 class ActResNetV1d(ResNetActCfgMixin, ResNetV1d):
     """mmseg's ResNetV1d with `act_cfg` in the stem and every block (ResNetActCfgMixin)."""
 

@@ -49,3 +49,28 @@ def test_bad_act_cfg_is_a_clear_error():
     from golu_mm.openmmlab.mmdet_models import ActResNet
     with pytest.raises(TypeError, match='act_cfg'):
         ActResNet(depth=18, act_cfg='GoLU')
+
+
+def test_a_name_held_by_another_class_is_an_error_naming_both():
+    """golu_mm never replaces another project's class silently (register_module(force=True)
+    would); its own class again, as a second import or a reload makes it, is a no-op."""
+    from mmengine.registry import Registry
+    from golu_mm.openmmlab.activations import Mish
+    from golu_mm.openmmlab.registration import RegistrationClash, register
+    registry = Registry('test models')
+
+    class GoLU(torch.nn.Module):  # a user's own GoLU, registered first
+        pass
+    registry.register_module(module=GoLU)
+    with pytest.raises(RegistrationClash, match=r"test models registry already holds 'GoLU' "
+                       r"\(.*test_registry\..*GoLU\); golu_mm would register "
+                       r"golu_mm\.nn\.golu\.GoLU under the same name"):
+        register(registry, 'GoLU', golu_mm.GoLU)
+    assert registry.get('GoLU') is GoLU  # untouched
+    register(registry, 'Mish', Mish)
+    register(registry, 'Mish', Mish)  # again: nothing happens
+    assert registry.get('Mish') is Mish
+    reloaded = type('Mish', (torch.nn.Mish,), {'__module__': Mish.__module__,
+                                               '__qualname__': Mish.__qualname__})
+    register(registry, 'Mish', reloaded)  # the same definition, reloaded: it takes the place
+    assert registry.get('Mish') is reloaded
