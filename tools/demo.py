@@ -44,14 +44,13 @@ def untrained_checkpoint(config, opts, work_dir):
     """A checkpoint of the randomly initialised model (seeded), for the --iters 0 baseline."""
     from mmengine.runner import set_random_seed
 
-    from golu_mm.openmmlab.activation_record import model_activations
+    from golu_mm.openmmlab.activation_record import activation_meta
     set_random_seed(0)
     model, _ = apis.build_model(config, cfg_options=opts)
     model.init_weights()
     path = Path(work_dir) / 'untrained.pth'
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({'state_dict': model.state_dict(),
-                'meta': {'activations': model_activations(model)}}, path)  # as runs record it
+    torch.save({'state_dict': model.state_dict(), 'meta': activation_meta(model)}, path)
     return str(path)
 
 

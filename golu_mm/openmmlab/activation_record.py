@@ -24,6 +24,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 from torch import nn
 
+from ..nn.activations import ACTIVATIONS as COMPARED
 from .checkpoint import CheckpointError
 from .registration import register
 
@@ -31,11 +32,13 @@ META_KEY = 'activations'
 ALLOW_KEY = 'allow_activation_mismatch'  # config key, and init_cfg key for a backbone
 ALLOW_FLAG = '--allow-activation-mismatch'
 PRESUMED = 'ReLU'  # what a checkpoint without a record is taken to have been trained with
-# Activation functions by class name (torch's, mmcv's and golu_mm's); gates (Sigmoid, Tanh,
-# Softmax) are left out: they are the same in every variant of a model.
-ACTIVATIONS = frozenset({'ReLU', 'ReLU6', 'LeakyReLU', 'PReLU', 'RReLU', 'ELU', 'CELU', 'SELU',
-                         'GELU', 'SiLU', 'Swish', 'Mish', 'Hardswish', 'HSwish', 'Softplus',
-                         'GoLU'})
+# Activation functions by class name: the compared ones (golu_mm.nn.activations' table, whose
+# modules are what act_cfg builds) and the other activations torch and mmcv models use; gates
+# (Sigmoid, Tanh, Softmax) are left out: they are the same in every variant of a model.
+ACTIVATION_CLASSES = frozenset(
+    {type(a.module()).__name__ for a in COMPARED.values()}
+    | {'ReLU6', 'LeakyReLU', 'PReLU', 'RReLU', 'ELU', 'CELU', 'SELU', 'Swish', 'Hardswish',
+       'HSwish', 'Softplus'})
 PURPOSES = ('evaluation', 'resume', 'load_from', 'backbone init')
 _warned = set()
 _allowed = contextvars.ContextVar('allow_activation_mismatch', default=False)
@@ -52,7 +55,7 @@ class IgnoredActCfgError(ValueError):
 def activations_in(module: nn.Module) -> List[str]:
     """The sorted class names of the activation modules inside `module`."""
     return sorted({type(m).__name__ for m in module.modules()
-                   if type(m).__name__ in ACTIVATIONS})
+                   if type(m).__name__ in ACTIVATION_CLASSES})
 
 
 def model_activations(model: nn.Module) -> Dict[str, List[str]]:
@@ -113,7 +116,7 @@ def check_act_cfg_reach(model: nn.Module, model_cfg: dict) -> List[str]:
                 continue
             kind = type(child).__name__
             held += kind == wanted
-            if kind in ACTIVATIONS and kind != wanted:
+            if kind in ACTIVATION_CLASSES and kind != wanted:
                 others.append(f'{kind} at {name}')
         kind = type(module).__name__
         if not held:
@@ -128,6 +131,17 @@ def check_act_cfg_reach(model: nn.Module, model_cfg: dict) -> List[str]:
             notes.append(f'model.{path} ({kind}): act_cfg={act_type} reaches {held} module(s); '
                          f'{len(others)} keep other activations: {shown}')
     return notes
+
+
+def activation_meta(model: nn.Module) -> dict:
+    """What every checkpoint's meta records of the model's activations: META_KEY (per
+    component) and the backbone's act_cfg (which extract_backbone hands on)."""
+    model = model.module if is_model_wrapper(model) else model
+    meta = {META_KEY: model_activations(model)}
+    act_cfg = getattr(getattr(model, 'backbone', None), 'act_cfg', None)
+    if act_cfg is not None:
+        meta['act_cfg'] = dict(act_cfg)
+    return meta
 
 
 def checkpoint_activations(checkpoint: dict) -> Optional[Dict[str, List[str]]]:
@@ -219,12 +233,7 @@ class ActivationMetaHook(Hook):
             runner.logger.warning(note)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        meta = checkpoint.setdefault('meta', {})
-        meta[META_KEY] = model_activations(model)
-        act_cfg = getattr(getattr(model, 'backbone', None), 'act_cfg', None)
-        if act_cfg is not None:
-            meta['act_cfg'] = dict(act_cfg)
+        checkpoint.setdefault('meta', {}).update(activation_meta(runner.model))
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         filename = (getattr(runner, 'loading_checkpoint', None)

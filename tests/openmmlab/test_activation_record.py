@@ -120,3 +120,16 @@ def check_runs(tmp_path):
         str(image), out_dir=str(tmp_path / 'inferred'), return_datasamples=True)
     assert tuple(result.pred_sem_seg.data.shape) == (1, 64, 64)
     assert any((tmp_path / 'inferred').rglob('*.png'))
+
+
+def test_the_record_knows_every_compared_activation():
+    """The record's activation names derive from the one table of compared activations: each
+    module act_cfg builds for them is recorded (a new table entry cannot pass unrecorded)."""
+    from mmcv.cnn import build_activation_layer
+    from golu_mm.nn.activations import ACTIVATIONS
+    from golu_mm.openmmlab.activation_record import ACTIVATION_CLASSES, activations_in
+    for name in ACTIVATIONS:
+        built = build_activation_layer(dict(type=name))
+        assert type(built).__name__ in ACTIVATION_CLASSES, name
+        assert activations_in(torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1), built)) == [
+            type(built).__name__]
