@@ -39,11 +39,32 @@ def resnet_activations(resnet: nn.Module) -> List[Tuple[nn.Module, str]]:
     return slots
 
 
+# Modules whose activations belong to a plugin, an attention or an SE gate, not to the model's
+# own path: left as upstream built them (by class name: mmcv's, mmdet's, mmseg's and
+# mmpretrain's classes of these names alike).
+KEPT_UPSTREAM = ('ContextBlock', 'GeneralizedAttention', 'NonLocal2d', 'SELayer', 'EffectiveSELayer')
+
+
+def own_relu_slots(model: nn.Module) -> List[Tuple[nn.Module, str]]:
+    """(parent, attribute) of every nn.ReLU in `model` outside the KEPT_UPSTREAM modules."""
+    slots = []
+
+    def walk(module):
+        for name, child in module.named_children():
+            if type(child) is nn.ReLU:
+                slots.append((module, name))
+            elif type(child).__name__ not in KEPT_UPSTREAM:
+                walk(child)
+    walk(model)
+    return slots
+
+
 class ActCfgMixin:
     """Mixed in before an upstream model class: adds the `act_cfg` argument and builds it at each
-    of the model's own activations (`activation_slots`). The default, upstream's in-place ReLU,
-    leaves the upstream model untouched; any other act_cfg, ReLU(inplace=False) included, is
-    built as given."""
+    of the model's own activations (`activation_slots`: every nn.ReLU but those of plugins,
+    attention and SE gates, KEPT_UPSTREAM). The default, upstream's in-place ReLU, leaves the
+    upstream model untouched; any other act_cfg, ReLU(inplace=False) included, is built as
+    given."""
 
     def __init__(self, *args, act_cfg: dict = RELU, **kwargs):
         super().__init__(*args, **kwargs)
@@ -53,7 +74,7 @@ class ActCfgMixin:
                 setattr(parent, name, build_activation_layer(copy.deepcopy(self.act_cfg)))
 
     def activation_slots(self) -> List[Tuple[nn.Module, str]]:
-        return module_slots(self, nn.ReLU)  # heads: they have no plugins
+        return own_relu_slots(self)
 
 
 class ResNetActCfgMixin(ActCfgMixin):

@@ -1,14 +1,21 @@
 """mmdet models with a configurable activation, registered in mmdet's MODELS registry.
 
 Backbones (ActResNet, ActResNetV1d, ActResNeXt) use act_cfg in the stem and every block, their
-blocks the Fused* classes below (BN → GoLU fused when the activation is GoLU); the heads
+blocks the Fused* classes below (BN → GoLU fused when the activation is GoLU); the other
+backbones that hard-code ReLU (ActRegNet, ActResNeSt, ActRes2Net, ActDetectoRS_ResNet/ResNeXt,
+ActTridentResNet, ActHRNet, ActHourglassNet, ActSSDVGG) take it at every own activation,
+unfused (docs/backbones.md); the heads
 (ActRPNHead, ActShared2FCBBoxHead, ActFCNMaskHead, ActRetinaHead) are for the "whole model"
 setting. With the default act_cfg (ReLU) each behaves exactly like its upstream class.
 """
 from typing import Tuple
 
 from mmcv.cnn import build_activation_layer
-from mmdet.models.backbones import ResNet, ResNetV1d, ResNeXt
+from mmdet.models.backbones import (SSDVGG, HourglassNet, HRNet, RegNet, Res2Net, ResNeSt,
+                                    ResNet, ResNetV1d, ResNeXt)
+from mmdet.models.backbones.detectors_resnet import DetectoRS_ResNet
+from mmdet.models.backbones.detectors_resnext import DetectoRS_ResNeXt
+from mmdet.models.backbones.trident_resnet import TridentResNet
 from mmdet.models.backbones.resnet import BasicBlock, Bottleneck
 from mmdet.models.backbones.resnext import Bottleneck as ResNeXtBottleneck
 from mmdet.models.dense_heads import RetinaHead, RPNHead
@@ -86,3 +93,55 @@ class ActFCNMaskHead(ActCfgMixin, FCNMaskHead):
 @register(MODELS)
 class ActRetinaHead(ActCfgMixin, RetinaHead):
     """RetinaHead with `act_cfg` in its classification and regression conv stacks."""
+
+
+# Backbones that hard-code nn.ReLU, given act_cfg at every own activation (ActCfgMixin); with the
+# default act_cfg each is its upstream class exactly. Not fused (their blocks are not ResNet's).
+
+
+@register(MODELS)
+class ActRegNet(ActCfgMixin, RegNet):
+    """mmdet's RegNet with `act_cfg` in the stem and every block."""
+
+
+@register(MODELS)
+class ActResNeSt(ActCfgMixin, ResNeSt):
+    """mmdet's ResNeSt with `act_cfg` in the deep stem, every block and its split-attention conv
+    (whose one ReLU module upstream serves both the conv path and the attention MLP)."""
+
+
+@register(MODELS)
+class ActRes2Net(ActCfgMixin, Res2Net):
+    """mmdet's Res2Net with `act_cfg` in the deep stem and every Bottle2neck."""
+
+
+@register(MODELS)
+class ActDetectoRS_ResNet(ActCfgMixin, DetectoRS_ResNet):
+    """mmdet's DetectoRS_ResNet with `act_cfg` in the stem and every block (its SAC and RFP
+    modules have no activation of their own; plugins keep theirs)."""
+
+
+@register(MODELS)
+class ActDetectoRS_ResNeXt(ActCfgMixin, DetectoRS_ResNeXt):
+    """mmdet's DetectoRS_ResNeXt with `act_cfg` in the stem and every block."""
+
+
+@register(MODELS)
+class ActTridentResNet(ActCfgMixin, TridentResNet):
+    """mmdet's TridentResNet with `act_cfg` in the stem and every block, trident ones included."""
+
+
+@register(MODELS)
+class ActHRNet(ActCfgMixin, HRNet):
+    """mmdet's HRNet with `act_cfg` in the stem, every block and the fuse layers."""
+
+
+@register(MODELS)
+class ActHourglassNet(ActCfgMixin, HourglassNet):
+    """mmdet's HourglassNet with `act_cfg` in the stem's ConvModules, every block and between
+    the stacks."""
+
+
+@register(MODELS)
+class ActSSDVGG(ActCfgMixin, SSDVGG):
+    """mmdet's SSDVGG with `act_cfg` after every conv of the VGG body."""

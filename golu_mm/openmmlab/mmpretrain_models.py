@@ -1,13 +1,17 @@
 """mmpretrain backbones with a configurable activation, registered in mmpretrain's MODELS registry:
 the backbones of the activation-matched pretraining (configs/pretrain/). mmpretrain's blocks
 already build ``act_cfg`` but its ResNet hard-codes the stem's ReLU and gives its blocks none;
-its V1c/V1d deep stems are ConvModules (golu_mm.openmmlab.pretrained converts the keys)."""
-from mmpretrain.models.backbones import ResNet, ResNetV1c, ResNetV1d
+its V1c/V1d deep stems are ConvModules (golu_mm.openmmlab.pretrained converts the keys). The
+other backbones that hard-code ReLU take act_cfg at every own activation, unfused; SE gates keep
+theirs (docs/backbones.md)."""
+from mmpretrain.models.backbones import (HRNet, AlexNet, InceptionV3, MobileNetV3, RegNet,
+                                         Res2Net, ResNeSt, ResNet, ResNet_CIFAR, ResNetV1c,
+                                         ResNetV1d, ResNeXt, SEResNet, SEResNeXt)
 from mmpretrain.models.backbones.resnet import BasicBlock, Bottleneck
 from mmpretrain.registry import MODELS
 
 from ..nn.fused_blocks import FusedBlockMixin
-from .act_cfg import ResNetActCfgMixin
+from .act_cfg import ActCfgMixin, ResNetActCfgMixin
 from .registration import register
 
 
@@ -41,3 +45,66 @@ class ActResNetV1d(ResNetActCfgMixin, ResNetV1d):
     """mmpretrain's ResNetV1d with `act_cfg` in the stem and every block (ResNetActCfgMixin)."""
 
     fused_blocks = FUSED_BLOCKS
+
+
+# Backbones that hard-code nn.ReLU, given act_cfg at every own activation (ActCfgMixin); with the
+# default act_cfg each is its upstream class exactly. Not fused (their blocks are not ResNet's).
+
+
+@register(MODELS)
+class ActResNeXt(ActCfgMixin, ResNeXt):
+    """mmpretrain's ResNeXt with `act_cfg` in the stem and every block."""
+
+
+@register(MODELS)
+class ActResNet_CIFAR(ActCfgMixin, ResNet_CIFAR):
+    """mmpretrain's ResNet_CIFAR with `act_cfg` in the stem and every block."""
+
+
+@register(MODELS)
+class ActSEResNet(ActCfgMixin, SEResNet):
+    """mmpretrain's SEResNet with `act_cfg` in the stem and every block; the SE gates keep
+    their ReLU."""
+
+
+@register(MODELS)
+class ActSEResNeXt(ActCfgMixin, SEResNeXt):
+    """mmpretrain's SEResNeXt with `act_cfg` in the stem and every block; the SE gates keep
+    their ReLU."""
+
+
+@register(MODELS)
+class ActRegNet(ActCfgMixin, RegNet):
+    """mmpretrain's RegNet with `act_cfg` in the stem and every block."""
+
+
+@register(MODELS)
+class ActResNeSt(ActCfgMixin, ResNeSt):
+    """mmpretrain's ResNeSt with `act_cfg` in the deep stem, every block and its split-attention
+    conv (whose one ReLU module upstream serves both the conv path and the attention MLP)."""
+
+
+@register(MODELS)
+class ActRes2Net(ActCfgMixin, Res2Net):
+    """mmpretrain's Res2Net with `act_cfg` in the deep stem and every Bottle2neck."""
+
+
+@register(MODELS)
+class ActHRNet(ActCfgMixin, HRNet):
+    """mmpretrain's HRNet with `act_cfg` in the stem, every block and the fuse layers."""
+
+
+@register(MODELS)
+class ActMobileNetV3(ActCfgMixin, MobileNetV3):
+    """mmpretrain's MobileNetV3 with `act_cfg` in place of its ReLUs; its HSwish layers and the
+    ReLUs of its SE gates stay as upstream."""
+
+
+@register(MODELS)
+class ActInceptionV3(ActCfgMixin, InceptionV3):
+    """mmpretrain's InceptionV3 with `act_cfg` after every conv."""
+
+
+@register(MODELS)
+class ActAlexNet(ActCfgMixin, AlexNet):
+    """mmpretrain's AlexNet with `act_cfg` after every conv."""

@@ -1,11 +1,13 @@
 """mmseg backbones with a configurable activation, registered in mmseg's MODELS registry (mmseg's
-decode heads already take act_cfg)."""
-from mmseg.models.backbones import ResNet, ResNetV1c, ResNetV1d
+decode heads already take act_cfg): the ResNets fused (ResNetActCfgMixin), the other backbones
+that hard-code ReLU (ResNeXt, ResNeSt, HRNet, MobileNetV3) unfused (docs/backbones.md)."""
+from mmseg.models.backbones import (HRNet, MobileNetV3, ResNeSt, ResNet, ResNetV1c,
+                                    ResNetV1d, ResNeXt)
 from mmseg.models.backbones.resnet import BasicBlock, Bottleneck
 from mmseg.registry import MODELS
 
 from ..nn.fused_blocks import FusedBlockMixin
-from .act_cfg import ResNetActCfgMixin
+from .act_cfg import ActCfgMixin, ResNetActCfgMixin
 from .registration import register
 
 
@@ -39,3 +41,29 @@ class ActResNetV1d(ResNetActCfgMixin, ResNetV1d):
     """mmseg's ResNetV1d with `act_cfg` in the stem and every block (ResNetActCfgMixin)."""
 
     fused_blocks = FUSED_BLOCKS
+
+
+# Backbones that hard-code nn.ReLU, given act_cfg at every own activation (ActCfgMixin); with the
+# default act_cfg each is its upstream class exactly. Not fused (their blocks are not ResNet's).
+
+
+@register(MODELS)
+class ActResNeXt(ActCfgMixin, ResNeXt):
+    """mmseg's ResNeXt with `act_cfg` in the stem and every block."""
+
+
+@register(MODELS)
+class ActResNeSt(ActCfgMixin, ResNeSt):
+    """mmseg's ResNeSt with `act_cfg` in the deep stem, every block and its split-attention conv
+    (whose one ReLU module upstream serves both the conv path and the attention MLP)."""
+
+
+@register(MODELS)
+class ActHRNet(ActCfgMixin, HRNet):
+    """mmseg's HRNet with `act_cfg` in the stem, every block and the fuse layers."""
+
+
+@register(MODELS)
+class ActMobileNetV3(ActCfgMixin, MobileNetV3):
+    """mmseg's MobileNetV3 with `act_cfg` in place of its ReLUs (the early layers of its
+    architecture table); its HSwish layers and the ReLUs of its SE gates stay as upstream."""
