@@ -66,8 +66,8 @@ class LocalPool:
     """Runs jobs with `command(run_dir)` (tools/run_job.py), each in its slot. claim(job) is
     called just before a launch (the caller re-checks, under its lock, that no other sweep
     runs it, and writes its launch and job records); False leaves the run to whoever runs it,
-    and its dependents wait for its result. Returns {name: exit code} (None: not run, its prerequisite
-    failed)."""
+    and its dependents wait for its result. Returns {name: exit code} (None: not run, its
+    prerequisite failed)."""
 
     def __init__(self, command: Callable[[Path], List[str]], slots_: List[dict],
                  claim: Callable[[Job], bool], active: Callable[[Path], bool], log=print,

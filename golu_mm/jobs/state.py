@@ -2,7 +2,8 @@
 end.json, its logs and job output) and from the scheduler while it still knows the job:
 
 planned    nothing launched yet (a checkpoint left by an earlier try is resumed from)
-pending    submitted, waiting (its reason: Priority, Resources, Dependency, BeginTime after a requeue)
+pending    submitted, waiting (Slurm's reason: Priority, Resources, Dependency, BeginTime after
+           a requeue)
 running    training or finishing
 done       finished: result.json holds its metrics
 failed     ended with an error, a time limit or a lost node (the reason: its output's last error)

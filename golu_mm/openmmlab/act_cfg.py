@@ -42,7 +42,8 @@ def resnet_activations(resnet: nn.Module) -> List[Tuple[nn.Module, str]]:
 # Modules whose activations belong to a plugin, an attention or an SE gate, not to the model's
 # own path: left as upstream built them (by class name: mmcv's, mmdet's, mmseg's and
 # mmpretrain's classes of these names alike).
-KEPT_UPSTREAM = ('ContextBlock', 'GeneralizedAttention', 'NonLocal2d', 'SELayer', 'EffectiveSELayer')
+KEPT_UPSTREAM = ('ContextBlock', 'GeneralizedAttention', 'NonLocal2d', 'SELayer',
+                 'EffectiveSELayer')
 
 
 def own_relu_slots(model: nn.Module) -> List[Tuple[nn.Module, str]]:

@@ -17,6 +17,7 @@ import contextlib
 import contextvars
 import functools
 import warnings
+from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional
 
 from mmengine.hooks import Hook
@@ -93,21 +94,30 @@ def _class_name(act_type: str) -> str:
     return built.__name__ if isinstance(built, type) else act_type
 
 
-def check_act_cfg_reach(model: nn.Module, model_cfg: dict) -> List[str]:
-    """Checks that each component whose config sets act_cfg holds modules of that activation
-    (its sub-components with act_cfgs of their own checked on their own). None at all raises
-    IgnoredActCfgError naming the component (it ignores act_cfg: a comparison on it would
-    compare the upstream activation with itself); returns a warning per component where other
-    activations remain, naming them and where (plugins, attention or SE layers that keep
-    upstream's)."""
+@dataclass
+class Reach:
+    """How far a component's act_cfg reaches: `held` modules of the activation it asks for
+    (`wanted`, a class name), `others` ('Kind at path') that hold another activation."""
+    path: str
+    component: str
+    act_type: str
+    wanted: str
+    held: int
+    others: List[str]
+
+
+def act_cfg_reach(model: nn.Module, model_cfg: dict) -> List[Reach]:
+    """The Reach of every component whose config sets act_cfg (its sub-components with act_cfgs
+    of their own counted on their own); components that are no attribute of the model (a list
+    of heads) are left out."""
     model = model.module if is_model_wrapper(model) else model
     components = component_act_cfgs(model_cfg)
-    notes = []
+    found = []
     for path, act_type in components.items():
         try:
             module = functools.reduce(getattr, path.split('.'), model)
         except AttributeError:
-            continue  # a config key that is no attribute (a list of heads, ...): not checked
+            continue
         own = [p[len(path) + 1:] for p in components if p.startswith(path + '.')]
         wanted = _class_name(act_type)
         held, others = 0, []
@@ -118,18 +128,30 @@ def check_act_cfg_reach(model: nn.Module, model_cfg: dict) -> List[str]:
             held += kind == wanted
             if kind in ACTIVATION_CLASSES and kind != wanted:
                 others.append(f'{kind} at {name}')
-        kind = type(module).__name__
-        if not held:
+        found.append(Reach(path, type(module).__name__, act_type, wanted, held, others))
+    return found
+
+
+def check_act_cfg_reach(model: nn.Module, model_cfg: dict) -> List[str]:
+    """Checks that each component whose config sets act_cfg holds modules of that activation
+    (act_cfg_reach). None at all raises IgnoredActCfgError naming the component (it ignores
+    act_cfg: a comparison on it would compare the upstream activation with itself); returns a
+    warning per component where other activations remain, naming them and where (plugins,
+    attention or SE layers that keep upstream's)."""
+    notes = []
+    for r in act_cfg_reach(model, model_cfg):
+        if not r.held:
+            runs = sorted({o.split()[0] for o in r.others})
             raise IgnoredActCfgError(
-                f'model.{path} ({kind}) asks for act_cfg={act_type} and holds no {wanted} module'
-                + (f' (it runs {", ".join(sorted({o.split()[0] for o in others}))})' if others
-                   else '') + f': {kind} ignores act_cfg, so this run would not use {act_type}. '
-                'Use a model that takes it (docs/openmmlab.md, "Where act_cfg reaches")')
-        if others:
-            shown = ', '.join(others[:6]) + (f' and {len(others) - 6} more' if len(others) > 6
-                                             else '')
-            notes.append(f'model.{path} ({kind}): act_cfg={act_type} reaches {held} module(s); '
-                         f'{len(others)} keep other activations: {shown}')
+                f'model.{r.path} ({r.component}) asks for act_cfg={r.act_type} and holds no '
+                f'{r.wanted} module' + (f' (it runs {", ".join(runs)})' if runs else '')
+                + f': {r.component} ignores act_cfg, so this run would not use {r.act_type}. '
+                'Use a model that takes it (docs/backbones.md)')
+        if r.others:
+            shown = ', '.join(r.others[:6]) + (f' and {len(r.others) - 6} more'
+                                               if len(r.others) > 6 else '')
+            notes.append(f'model.{r.path} ({r.component}): act_cfg={r.act_type} reaches '
+                         f'{r.held} module(s); {len(r.others)} keep other activations: {shown}')
     return notes
 
 
