@@ -24,6 +24,10 @@ void check_like_input(const char* name, const at::Tensor& t, const at::Tensor& x
 }
 
 namespace {
+at::ScalarType compute_type(const at::Tensor& x) {
+  return x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+}
+
 // A per-channel tensor in the compute type: shape (C,), any floating dtype, x's device.
 at::Tensor per_channel(const std::string& name, const at::Tensor& t, const at::Tensor& x) {
   TORCH_CHECK(t.device() == x.device(), "batch_norm_golu: ", name, " is on ", t.device(),
@@ -32,19 +36,24 @@ at::Tensor per_channel(const std::string& name, const at::Tensor& t, const at::T
                    " must be a floating-point tensor, got ", t.scalar_type());
   TORCH_CHECK(t.dim() == 1 && t.size(0) == x.size(1), "batch_norm_golu: ", name,
               " must have shape (C,) = (", x.size(1), ",), got ", t.sizes());
-  return t.to(x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat).contiguous();
+  return t.to(compute_type(x)).contiguous();
 }
 
 // The kernels' per-channel affine of a batch norm (its arguments named with `prefix`):
 // center = mean, scale = weight / sqrt(var + eps), shift = bias, applied as
-// (x - center) * scale + shift: centred first, as torch's batch norm does (x * scale +
-// (bias - mean * scale) loses the spread of x to rounding where the mean is large next to it).
-// Returns 1 / sqrt(var + eps).
+// ((x - center) - center_lo) * scale + shift: centred first, as torch's batch norm does
+// (x * scale + (bias - mean * scale) loses the spread of x to rounding where the mean is large
+// next to it), and by a float64 mean in two float32 parts where one is given (channel_moments'),
+// so that the mean's own rounding to float32 does not shift every value. Returns
+// 1 / sqrt(var + eps).
 at::Tensor affine_of(const std::string& prefix, const ChannelNorm& n, const at::Tensor& x,
-                     at::Tensor& scale, at::Tensor& shift, at::Tensor& center) {
+                     at::Tensor& scale, at::Tensor& shift, at::Tensor& center,
+                     at::Tensor& center_lo) {
   TORCH_CHECK_VALUE(std::isfinite(n.eps) && n.eps >= 0, "batch_norm_golu: ", prefix,
                     "eps must be finite and non-negative, got ", n.eps);
   center = per_channel(prefix + "mean", n.mean, x);
+  if (n.mean.scalar_type() == at::kDouble && compute_type(x) != at::kDouble)
+    center_lo = (n.mean - center.to(at::kDouble)).to(compute_type(x)).contiguous();
   const at::Tensor invstd = (per_channel(prefix + "var", n.var, x) + n.eps).rsqrt();
   scale = n.weight.defined() ? per_channel(prefix + "weight", n.weight, x) * invstd : invstd;
   shift = n.bias.defined() ? per_channel(prefix + "bias", n.bias, x) : at::zeros_like(center);
@@ -63,7 +72,7 @@ AffineGoluArgs batch_norm_golu_args(const at::Tensor& x, const ChannelNorm& norm
   TORCH_CHECK(x.dim() >= 2, "batch_norm_golu: x must have shape (N, C, *), got ", x.sizes());
   AffineGoluArgs a;
   a.x = x.contiguous();
-  const at::Tensor s = affine_of("", norm, x, a.scale, a.shift, a.center);
+  const at::Tensor s = affine_of("", norm, x, a.scale, a.shift, a.center, a.center_lo);
   if (invstd != nullptr) *invstd = s;
   if (residual.has_value() && residual->defined()) {
     check_like_input("residual", *residual, x);
@@ -71,7 +80,7 @@ AffineGoluArgs batch_norm_golu_args(const at::Tensor& x, const ChannelNorm& norm
     if (norm_r.mean.defined()) {
       at::Tensor r_shift;
       const at::Tensor rs = affine_of("residual_", norm_r, x, a.residual_scale, r_shift,
-                                      a.residual_center);
+                                      a.residual_center, a.residual_center_lo);
       a.shift = a.shift + r_shift;
       if (residual_invstd != nullptr) *residual_invstd = rs;
     }
@@ -90,7 +99,7 @@ std::tuple<at::Tensor, at::Tensor> channel_moments(const at::Tensor& x) {
               "tensor, got shape ", x.sizes());
   check_golu_args(x, 1.0, 1.0, 1.0);  // a supported floating dtype
   const at::Tensor xc = x.contiguous();
-  const auto options = x.options().dtype(x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat);
+  const auto options = x.options().dtype(at::kDouble);  // accumulated in float64: kept so
   at::Tensor mean = at::empty({x.size(1)}, options), var = at::empty({x.size(1)}, options);
   channel_moments_cpu(xc, x.numel() / (x.size(0) * x.size(1)), mean, var);
   return {mean, var};

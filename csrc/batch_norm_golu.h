@@ -11,13 +11,16 @@
 
 namespace golu_mm {
 
-// The fused channel affine + residual + GoLU, y = GoLU((x - center[c])*scale[c] + shift[c] +
-// (residual - residual_center[c])*residual_scale[c]), over x of shape (N, C, *): the kernels
-// see contiguous x (and residual, grad), `inner` elements per (n, c) row, and the per-channel
-// tensors in the compute type (float64 for float64 x, else float32). Optional tensors are
-// undefined when absent (a residual without residual_scale and residual_center is added as is).
+// The fused channel affine + residual + GoLU, y = GoLU((x - center[c] - center_lo[c])*scale[c] +
+// shift[c] + (residual - residual_center[c] - residual_center_lo[c])*residual_scale[c]), over x
+// of shape (N, C, *): the kernels see contiguous x (and residual, grad), `inner` elements per
+// (n, c) row, and the per-channel tensors in the compute type (float64 for float64 x, else
+// float32; a center_lo holds what a float64 mean has beyond its float32 center). Optional
+// tensors are undefined when absent (a residual without residual_scale and residual_center is
+// added as is; a missing center_lo is 0).
 struct AffineGoluArgs {
-  at::Tensor x, residual, scale, shift, residual_scale, center, residual_center;
+  at::Tensor x, residual, scale, shift, residual_scale, center, residual_center, center_lo,
+      residual_center_lo;
   int64_t inner;
   GoluParams<double> params;
 };

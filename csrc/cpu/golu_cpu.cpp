@@ -124,10 +124,11 @@ template <> struct Storage<c10::Half> { using type = F16; };
 
 // One channel's affine in float64 (the loops take it in float32).
 struct Affine64 {
-  double scale, shift, center, residual_scale, residual_center;
+  double scale, shift, center, residual_scale, residual_center, center_lo, residual_center_lo;
   Affine to_float() const {
     return {static_cast<float>(scale), static_cast<float>(shift), static_cast<float>(center),
-            static_cast<float>(residual_scale), static_cast<float>(residual_center)};
+            static_cast<float>(residual_scale), static_cast<float>(residual_center),
+            static_cast<float>(center_lo), static_cast<float>(residual_center_lo)};
   }
 };
 
@@ -135,19 +136,23 @@ struct Affine64 {
 // center 0); at(c) is channel c's affine.
 template <typename acc_t>
 struct ChannelAffines {
-  const acc_t *scale, *shift, *center, *residual_scale, *residual_center;
+  const acc_t *scale, *shift, *center, *residual_scale, *residual_center, *center_lo,
+      *residual_center_lo;
 
   explicit ChannelAffines(const AffineGoluArgs& a)
       : scale(data_or_null<acc_t>(a.scale)), shift(data_or_null<acc_t>(a.shift)),
         center(data_or_null<acc_t>(a.center)),
         residual_scale(data_or_null<acc_t>(a.residual_scale)),
-        residual_center(data_or_null<acc_t>(a.residual_center)) {}
+        residual_center(data_or_null<acc_t>(a.residual_center)),
+        center_lo(data_or_null<acc_t>(a.center_lo)),
+        residual_center_lo(data_or_null<acc_t>(a.residual_center_lo)) {}
   static double get(const acc_t* p, int64_t c, double absent) {
     return p != nullptr ? static_cast<double>(p[c]) : absent;
   }
   Affine64 at(int64_t c) const {
-    return {get(scale, c, 1.0), get(shift, c, 0.0), get(center, c, 0.0),
-            get(residual_scale, c, 1.0), get(residual_center, c, 0.0)};
+    return {get(scale, c, 1.0),         get(shift, c, 0.0),           get(center, c, 0.0),
+            get(residual_scale, c, 1.0), get(residual_center, c, 0.0), get(center_lo, c, 0.0),
+            get(residual_center_lo, c, 0.0)};
   }
 };
 
@@ -313,26 +318,32 @@ void affine_golu_backward_cpu(const AffineGoluArgs& a, const at::Tensor& grad, a
 }
 
 void channel_moments_cpu(const at::Tensor& x, int64_t inner, at::Tensor& mean, at::Tensor& var) {
+  // mean and var are float64 whatever x is: accumulated in float64, and kept so (the fused
+  // node centres by the float64 mean, in two float32 parts)
   const int64_t channels = x.size(1), batch = x.size(0);
   const double count = static_cast<double>(batch * inner);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "channel_moments_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* px = x.const_data_ptr<scalar_t>();
-    acc_t* pm = mean.mutable_data_ptr<acc_t>();
-    acc_t* pv = var.mutable_data_ptr<acc_t>();
+    double* pm = mean.mutable_data_ptr<double>();
+    double* pv = var.mutable_data_ptr<double>();
     at::parallel_for(0, channels, 1, [&](int64_t begin, int64_t end) {
       for (int64_t c = begin; c < end; ++c) {
         double first[2] = {0.0, 0.0}, second[2] = {0.0, 0.0};
         const scalar_t* channel = px + c * inner;
         moments_channel(channel, batch, inner, channels * inner, 0.0, first);
-        const double m = first[0] / count;
+        // The second pass's shift as the loops apply it (float32 but for float64 data): the
+        // mean is that shift plus the mean deviation from it, exactly the shift used.
+        const double m = std::is_same_v<scalar_t, double>
+                             ? first[0] / count
+                             : static_cast<double>(static_cast<float>(first[0] / count));
         moments_channel(channel, batch, inner, channels * inner, m, second);
         // The corrected two-pass formula: sum((x - m)^2) - sum(x - m)^2 / count.
-        pm[c] = static_cast<acc_t>(m + second[0] / count);
+        pm[c] = m + second[0] / count;
         // Rounding can leave a constant channel's variance slightly negative: clamp it, keeping
         // NaN (a NaN input must reach the running statistics as it does in torch's batch norm).
         const double v = (second[1] - second[0] * second[0] / count) / count;
-        pv[c] = static_cast<acc_t>(v < 0.0 ? 0.0 : v);
+        pv[c] = v < 0.0 ? 0.0 : v;
       }
     });
   });

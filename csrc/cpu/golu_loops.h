@@ -29,14 +29,15 @@ template <typename T>
 using BackwardLoop = void (*)(const T* dy, const T* x, T* dx, int64_t n, GoluParams<float> p);
 
 // The fused channel affine (+ residual, itself normalised per channel) + GoLU: the forward over
-// one row of a channel, z = (x - center)*scale + shift (+ (r - residual_center)*residual_scale,
-// where r is not null), y = GoLU(z).
+// one row of a channel, z = (x - center - center_lo)*scale + shift (+ (r - residual_center -
+// residual_center_lo)*residual_scale, where r is not null), y = GoLU(z); x - center first,
+// exact where x is near the center, then the low part of a float64 mean.
 // The backward over one channel (`rows` rows of `inner` elements, `stride` apart) recomputes z,
 // writes dx = gz*scale with gz = dy*GoLU'(z) (and dr = gz*residual_scale where dr is not null),
 // and adds sum(gz), sum(gz*(x - center)) and, with r, sum(gz*(r - residual_center)) to sums[0],
 // sums[1] and sums[2].
 struct Affine {
-  float scale, shift, center, residual_scale, residual_center;
+  float scale, shift, center, residual_scale, residual_center, center_lo, residual_center_lo;
 };
 template <typename T>
 using AffineForwardLoop = void (*)(const T* x, const T* r, T* y, int64_t n, Affine a,
@@ -132,16 +133,17 @@ void second(const T* dy, const T* x, T* dx, int64_t n, GoluParams<float> p) {
 template <typename V, typename T>
 void affine_forward(const T* x, const T* r, T* y, int64_t n, Affine a, GoluParams<float> p) {
   const GoluParams<V> pv = broadcast<V>(p);
-  const V scale(a.scale), shift(a.shift), minus_center(-a.center);
+  const V scale(a.scale), shift(a.shift), minus_center(-a.center), minus_lo(-a.center_lo);
   const V residual_scale(a.residual_scale), minus_residual_center(-a.residual_center);
+  const V minus_residual_lo(-a.residual_center_lo);
   if (r == nullptr) {
     map<V>(x, x, y, n, [&](V xv, V) {
-      return golu_forward(fmadd(xv + minus_center, scale, shift), pv, ExpF32{});
+      return golu_forward(fmadd((xv + minus_center) + minus_lo, scale, shift), pv, ExpF32{});
     });
   } else {
     map<V>(x, r, y, n, [&](V xv, V rv) {
-      const V z = fmadd(rv + minus_residual_center, residual_scale,
-                        fmadd(xv + minus_center, scale, shift));
+      const V z = fmadd((rv + minus_residual_center) + minus_residual_lo, residual_scale,
+                        fmadd((xv + minus_center) + minus_lo, scale, shift));
       return golu_forward(z, pv, ExpF32{});
     });
   }
@@ -195,12 +197,13 @@ template <typename V, typename T>
 void affine_backward(const T* dy, const T* x, const T* r, T* dx, T* dr, int64_t rows,
                      int64_t inner, int64_t stride, Affine a, GoluParams<float> p, double* sums) {
   const GoluParams<V> pv = broadcast<V>(p);
-  const V scale(a.scale), shift(a.shift), minus_center(-a.center);
+  const V scale(a.scale), shift(a.shift), minus_center(-a.center), minus_lo(-a.center_lo);
   const V residual_scale(a.residual_scale), minus_residual_center(-a.residual_center);
+  const V minus_residual_lo(-a.residual_center_lo);
   ChannelSums<V, 3> acc(sums);
   const auto step = [&](const T* dyp, const T* xp, const T* rp, T* dxp, T* drp) {
-    const V xc = V::load(xp) + minus_center;
-    const V rc = rp == nullptr ? V(0.0f) : V::load(rp) + minus_residual_center;
+    const V xc = (V::load(xp) + minus_center) + minus_lo;
+    const V rc = rp == nullptr ? V(0.0f) : (V::load(rp) + minus_residual_center) + minus_residual_lo;
     const V z = fmadd(rc, residual_scale, fmadd(xc, scale, shift));
     const V g = golu_backward(V::load(dyp), z, pv, ExpF32{});
     (g * scale).store(dxp);

@@ -59,7 +59,8 @@ void golu_derivative_cuda(const at::Tensor& grad, const at::Tensor& x, at::Tenso
 template <typename T>
 ChannelAffine<T> channel_affine(const AffineGoluArgs& a) {
   return {a.scale.const_data_ptr<T>(), a.shift.const_data_ptr<T>(), data_or_null<T>(a.residual_scale),
-          data_or_null<T>(a.center), data_or_null<T>(a.residual_center)};
+          data_or_null<T>(a.center), data_or_null<T>(a.residual_center),
+          data_or_null<T>(a.center_lo), data_or_null<T>(a.residual_center_lo)};
 }
 
 void affine_golu_forward_cuda(const AffineGoluArgs& a, at::Tensor& out) {

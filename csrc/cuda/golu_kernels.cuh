@@ -126,10 +126,12 @@ Fn elementwise(double alpha, double beta, double gamma) {
 // atomics (so their float rounding depends on the blocks' order).
 constexpr int kAffineThreads = 256;
 
-// Channel c's affine; absent residual tensors read as scale 1, center 0.
+// Channel c's affine; absent residual tensors read as scale 1, center 0 (center_lo: the part of
+// a float64 mean beyond its float32 center, 0 where absent).
 template <typename T>
 struct ChannelAffine {
   const T *scale, *shift, *residual_scale, *center, *residual_center;
+  const T *center_lo = nullptr, *residual_center_lo = nullptr;
   __device__ __forceinline__ T get(const T* p, int64_t c, T absent) const {
     return p != nullptr ? p[c] : absent;
   }
@@ -161,9 +163,11 @@ __global__ void affine_forward_kernel(const scalar_t* __restrict__ x,
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += stride) {
     const int64_t c = (i / inner) % channels;
-    T z = fma(static_cast<T>(x[i]) - a.get(a.center, c, T(0)), a.scale[c], a.shift[c]);
+    T z = fma((static_cast<T>(x[i]) - a.get(a.center, c, T(0))) - a.get(a.center_lo, c, T(0)),
+              a.scale[c], a.shift[c]);
     if (r != nullptr)
-      z = fma(static_cast<T>(r[i]) - a.get(a.residual_center, c, T(0)),
+      z = fma((static_cast<T>(r[i]) - a.get(a.residual_center, c, T(0))) -
+                  a.get(a.residual_center_lo, c, T(0)),
               a.get(a.residual_scale, c, T(1)), z);
     y[i] = static_cast<scalar_t>(golu_forward(z, p, CudaExp{}));
   }
@@ -188,14 +192,15 @@ __global__ void affine_backward_kernel(const scalar_t* __restrict__ dy,
   const int64_t c = blockIdx.x, per_channel = batch * inner;
   const T s = a.scale[c], b = a.shift[c], m = a.get(a.center, c, T(0));
   const T rs = a.get(a.residual_scale, c, T(1)), rm = a.get(a.residual_center, c, T(0));
+  const T m_lo = a.get(a.center_lo, c, T(0)), rm_lo = a.get(a.residual_center_lo, c, T(0));
   T acc[3] = {0, 0, 0};
   const int64_t stride = static_cast<int64_t>(gridDim.y) * blockDim.x;
   for (int64_t k = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x; k < per_channel;
        k += stride) {
     const int64_t n = k / inner;
     const int64_t i = (n * channels + c) * inner + (k - n * inner);
-    const T xc = static_cast<T>(x[i]) - m;
-    const T rc = r != nullptr ? static_cast<T>(r[i]) - rm : T(0);
+    const T xc = (static_cast<T>(x[i]) - m) - m_lo;
+    const T rc = r != nullptr ? (static_cast<T>(r[i]) - rm) - rm_lo : T(0);
     const T g = golu_backward(static_cast<T>(dy[i]), fma(rc, rs, fma(xc, s, b)), p, CudaExp{});
     dx[i] = static_cast<scalar_t>(g * s);
     if (dr != nullptr) dr[i] = static_cast<scalar_t>(g * rs);

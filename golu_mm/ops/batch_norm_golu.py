@@ -144,14 +144,18 @@ def _through_batch_statistics(d: Tensor, t: Tensor, mean: Tensor, var: Tensor,
     """The gradient reaching a batch norm's input t in training, from d = gz * scale (its part
     through the affine) and the sums over the batch of gz and gz * t_hat:
     d - scale/M * (sum_gz + t_hat * sum_gz_hat), written as d - (k * (t - mean) + c) per channel
-    (centred first: k * t - k * mean would lose the spread of t where the mean is large)."""
+    (centred first, by a float64 mean in two parts as the kernels do: k * t - k * mean would
+    lose the spread of t where the mean is large)."""
     invstd = torch.rsqrt(var + eps)
     scale = invstd if weight is None else weight.to(invstd.dtype) * invstd
-    k = scale * invstd * sum_gz_hat / count
-    c = scale * sum_gz / count
-    # in the statistics' type (a half-type d: one float32 temporary, rounded once into d)
-    compute = k.dtype
-    centred = t.to(compute) - _per_channel(mean, t)
+    # in the compute type (a half-type d: one float32 temporary, rounded once into d)
+    compute = SUPPORTED_DTYPES[t.dtype]
+    k = (scale * invstd * sum_gz_hat / count).to(compute)
+    c = (scale * sum_gz / count).to(compute)
+    center = mean.to(compute)
+    centred = t.to(compute) - _per_channel(center, t)
+    if mean.dtype == torch.float64 and compute != torch.float64:
+        centred -= _per_channel((mean - center.double()).to(compute), t)
     out = d.to(compute).addcmul_(centred, _per_channel(-k, t)).sub_(_per_channel(c, t))
     return out if out.dtype == d.dtype else d.copy_(out)
 
@@ -231,9 +235,9 @@ def _register_operator() -> None:
         return reference.golu_forward(z, alpha, beta, gamma).to(x.dtype)
 
     @torch_compat.register_fake('golu_mm::channel_moments')
-    def _channel_moments_fake(x):
-        compute = SUPPORTED_DTYPES[x.dtype]
-        return x.new_empty(x.shape[1], dtype=compute), x.new_empty(x.shape[1], dtype=compute)
+    def _channel_moments_fake(x):  # float64 whatever x is
+        return (x.new_empty(x.shape[1], dtype=torch.float64),
+                x.new_empty(x.shape[1], dtype=torch.float64))
 
     @torch_compat.register_fake('golu_mm::batch_norm_golu')
     def _batch_norm_golu_fake(x, *args, **kwargs):

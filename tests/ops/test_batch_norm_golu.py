@@ -320,3 +320,39 @@ def test_sync_batch_norm_in_eval_mode_does_not_sync():
     mp.spawn(_eval_worker, args=(2, port, queue), nprocs=2, join=True)
     worst = dict(queue.get(timeout=60) for _ in range(2))
     assert worst[0] < 1e-5 and worst[1] < 1e-5, worst
+
+
+def _relative_errors(offset, shape, seed):
+    """Output and input-gradient errors, against float64, of the fused node and of torch's
+    BatchNorm2d -> GoLU on the same float32 input (train mode)."""
+    gen = torch.Generator().manual_seed(seed)
+    x64 = (torch.randn(*shape, generator=gen, dtype=torch.float64) + offset).float().double()
+    weight = torch.rand(shape[1], generator=gen, dtype=torch.float64) + 0.5
+    bias = torch.randn(shape[1], generator=gen, dtype=torch.float64)
+    dy = torch.randn(*shape, generator=gen, dtype=torch.float64)
+    found = {}
+    for kind, dtype in (('fused', torch.float32), ('torch', torch.float32),
+                        ('exact', torch.float64)):
+        norm = nn.BatchNorm2d(shape[1]).to(dtype).train()
+        with torch.no_grad():
+            norm.weight.copy_(weight), norm.bias.copy_(bias)
+        x = x64.to(dtype).requires_grad_(True)
+        y = norm_golu(norm, GoLU(), x) if kind == 'fused' else golu(norm(x))
+        y.backward(dy.to(dtype))
+        found[kind] = (y.detach().double(), x.grad.double())
+    exact = found.pop('exact')
+    return {kind: [((a - e).norm() / e.norm()).item() for a, e in zip(got, exact)]
+            for kind, got in found.items()}
+
+
+@pytest.mark.parametrize('offset', [0.0, 1e2, 1e4, 1e6])
+@pytest.mark.parametrize('shape', [(8, 4, 16, 16), (2, 3, 5, 5), (32, 2, 7, 7)])
+def test_fused_statistics_are_as_accurate_as_torchs(offset, shape):
+    """Inputs whose mean is large next to their spread (randn + offset, float32): the fused
+    node's output and input gradient are at least as close to float64 as torch's BatchNorm ->
+    GoLU, or within a few float32 roundings (measured on this CPU: fused ~1e-7 at every offset,
+    torch's 2e-2 at 1e6; before, the fused node's first-pass mean lost 0.02 at 1e6)."""
+    for seed in range(2):
+        errors = _relative_errors(offset, shape, seed)
+        for fused, theirs in zip(errors['fused'], errors['torch']):
+            assert fused <= max(theirs, 4e-7), errors
