@@ -4,9 +4,9 @@ already build ``act_cfg`` but its ResNet hard-codes the stem's ReLU and gives it
 its V1c/V1d deep stems are ConvModules (golu_mm.openmmlab.pretrained converts the keys). The
 other backbones that hard-code ReLU take act_cfg at every own activation, unfused; SE gates keep
 theirs (docs/backbones.md)."""
-from mmpretrain.models.backbones import (HRNet, AlexNet, InceptionV3, MobileNetV3, RegNet,
-                                         Res2Net, ResNeSt, ResNet, ResNet_CIFAR, ResNetV1c,
-                                         ResNetV1d, ResNeXt, SEResNet, SEResNeXt)
+from mmpretrain.models.backbones import (HRNet, AlexNet, Conformer, InceptionV3, MobileNetV3,
+                                         RegNet, Res2Net, ResNeSt, ResNet, ResNet_CIFAR,
+                                         ResNetV1c, ResNetV1d, ResNeXt, SEResNet, SEResNeXt)
 from mmpretrain.models.backbones.resnet import BasicBlock, Bottleneck
 from mmpretrain.registry import MODELS
 
@@ -108,3 +108,9 @@ class ActInceptionV3(ActCfgMixin, InceptionV3):
 @register(MODELS)
 class ActAlexNet(ActCfgMixin, AlexNet):
     """mmpretrain's AlexNet with `act_cfg` after every conv."""
+
+
+@register(MODELS)
+class ActConformer(ActCfgMixin, Conformer):
+    """mmpretrain's Conformer with `act_cfg` at the ReLUs of its convolution branch and its
+    feature couplings; the transformer branch keeps its GELU (set through its layer configs)."""

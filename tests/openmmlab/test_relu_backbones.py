@@ -52,6 +52,7 @@ CASES = [
     ('mmpretrain', 'MobileNetV3', dict(arch='small'), 64, ('Hardswish', 'ReLU')),
     ('mmpretrain', 'InceptionV3', dict(aux_logits=False), 96, ()),
     ('mmpretrain', 'AlexNet', dict(), 96, ()),
+    ('mmpretrain', 'Conformer', dict(arch='tiny'), 64, ('GELU',)),
 ]
 IDS = [f'{scope}-{name}' for scope, name, *_ in CASES]
 
@@ -72,7 +73,9 @@ def build(scope, cfg, seed=0):
 def outputs(model, size):
     with torch.no_grad():
         out = model(torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1)))
-    return [t for t in (out if isinstance(out, (list, tuple)) else [out]) if t is not None]
+    def flat(o):
+        return [t for item in o for t in flat(item)] if isinstance(o, (list, tuple)) else [o]
+    return [t for t in flat(out) if t is not None]
 
 
 @pytest.mark.parametrize('scope, name, args, size, kept', CASES, ids=IDS)
