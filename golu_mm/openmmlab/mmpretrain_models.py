@@ -8,6 +8,7 @@ from mmpretrain.models.backbones import (HRNet, AlexNet, Conformer, InceptionV3,
                                          RegNet, Res2Net, ResNeSt, ResNet, ResNet_CIFAR,
                                          ResNetV1c, ResNetV1d, ResNeXt, SEResNet, SEResNeXt)
 from mmpretrain.models.backbones.resnet import BasicBlock, Bottleneck
+from mmpretrain.models.backbones.resnext import Bottleneck as ResNeXtBottleneck
 from mmpretrain.registry import MODELS
 
 from ..nn.fused_blocks import FusedBlockMixin
@@ -23,7 +24,12 @@ class FusedBottleneck(FusedBlockMixin, Bottleneck):
     """mmpretrain's Bottleneck with BN → GoLU fused (when its activation is GoLU)."""
 
 
-FUSED_BLOCKS = {BasicBlock: FusedBasicBlock, Bottleneck: FusedBottleneck}
+class FusedResNeXtBottleneck(FusedBlockMixin, ResNeXtBottleneck):
+    """mmpretrain's ResNeXt Bottleneck with BN → GoLU fused (when its activation is GoLU)."""
+
+
+FUSED_BLOCKS = {BasicBlock: FusedBasicBlock, Bottleneck: FusedBottleneck,
+                ResNeXtBottleneck: FusedResNeXtBottleneck}
 
 
 @register(MODELS)
@@ -52,8 +58,10 @@ class ActResNetV1d(ResNetActCfgMixin, ResNetV1d):
 
 
 @register(MODELS)
-class ActResNeXt(ActCfgMixin, ResNeXt):
-    """mmpretrain's ResNeXt with `act_cfg` in the stem and every block."""
+class ActResNeXt(ResNetActCfgMixin, ResNeXt):
+    """mmpretrain's ResNeXt with `act_cfg` in the stem and every block (ResNetActCfgMixin)."""
+
+    fused_blocks = FUSED_BLOCKS
 
 
 @register(MODELS)

@@ -1,9 +1,10 @@
 """mmseg backbones with a configurable activation, registered in mmseg's MODELS registry (mmseg's
-decode heads already take act_cfg): the ResNets fused (ResNetActCfgMixin), the other backbones
-that hard-code ReLU (ResNeXt, ResNeSt, HRNet, MobileNetV3) unfused (docs/backbones.md)."""
+decode heads already take act_cfg): the ResNets and ResNeXt fused (ResNetActCfgMixin), the other
+backbones that hard-code ReLU (ResNeSt, HRNet, MobileNetV3) unfused (docs/backbones.md)."""
 from mmseg.models.backbones import (HRNet, MobileNetV3, ResNeSt, ResNet, ResNetV1c,
                                     ResNetV1d, ResNeXt)
 from mmseg.models.backbones.resnet import BasicBlock, Bottleneck
+from mmseg.models.backbones.resnext import Bottleneck as ResNeXtBottleneck
 from mmseg.registry import MODELS
 
 from ..nn.fused_blocks import FusedBlockMixin
@@ -19,7 +20,12 @@ class FusedBottleneck(FusedBlockMixin, Bottleneck):
     """mmseg's Bottleneck with BN → GoLU fused (when its activation is GoLU)."""
 
 
-FUSED_BLOCKS = {BasicBlock: FusedBasicBlock, Bottleneck: FusedBottleneck}
+class FusedResNeXtBottleneck(FusedBlockMixin, ResNeXtBottleneck):
+    """mmseg's ResNeXt Bottleneck with BN → GoLU fused (when its activation is GoLU)."""
+
+
+FUSED_BLOCKS = {BasicBlock: FusedBasicBlock, Bottleneck: FusedBottleneck,
+                ResNeXtBottleneck: FusedResNeXtBottleneck}
 
 
 @register(MODELS)
@@ -48,8 +54,10 @@ class ActResNetV1d(ResNetActCfgMixin, ResNetV1d):
 
 
 @register(MODELS)
-class ActResNeXt(ActCfgMixin, ResNeXt):
-    """mmseg's ResNeXt with `act_cfg` in the stem and every block."""
+class ActResNeXt(ResNetActCfgMixin, ResNeXt):
+    """mmseg's ResNeXt with `act_cfg` in the stem and every block (ResNetActCfgMixin)."""
+
+    fused_blocks = FUSED_BLOCKS
 
 
 @register(MODELS)

@@ -23,6 +23,8 @@ CASES = [
                                            strides=(1, 2, 1, 1), contract_dilation=True)),
     (pre.ActResNet, pre.ResNet, dict(depth=50)),
     (pre.ActResNetV1c, pre.ResNetV1c, dict(depth=18)),  # ConvModule deep stem: run unfused
+    (seg.ActResNeXt, seg.ResNeXt, dict(depth=50, groups=32, base_width=4)),
+    (pre.ActResNeXt, pre.ResNeXt, dict(depth=50, groups=32, width_per_group=4)),
 ]
 IDS = [f'{c.__module__.split(".")[-1]}.{c.__name__}-{k["depth"]}' for c, _, k in CASES]
 
