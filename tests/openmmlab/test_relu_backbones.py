@@ -12,16 +12,9 @@ import golu_mm.openmmlab.mmdet_models  # noqa: F401 (registers the Act* classes)
 import golu_mm.openmmlab.mmpretrain_models  # noqa: F401
 import golu_mm.openmmlab.mmseg_models  # noqa: F401
 from golu_mm.openmmlab.activation_record import activations_in, check_act_cfg_reach
+from golu_mm.openmmlab.backbone_survey import ARGS
 
-HRNET = dict(extra=dict(
-    stage1=dict(num_modules=1, num_branches=1, block='BOTTLENECK', num_blocks=(1,),
-                num_channels=(16,)),
-    stage2=dict(num_modules=1, num_branches=2, block='BASIC', num_blocks=(1, 1),
-                num_channels=(8, 16)),
-    stage3=dict(num_modules=1, num_branches=3, block='BASIC', num_blocks=(1, 1, 1),
-                num_channels=(8, 16, 32)),
-    stage4=dict(num_modules=1, num_branches=4, block='BASIC', num_blocks=(1, 1, 1, 1),
-                num_channels=(8, 16, 32, 64))))
+HRNET = ARGS['mmdet']['HRNet']  # a small HRNet
 # (scope, upstream class, its arguments, input size, what GoLU leaves upstream's)
 CASES = [
     ('mmdet', 'RegNet', dict(arch='regnetx_400mf'), 64, ()),
