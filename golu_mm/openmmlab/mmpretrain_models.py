@@ -5,8 +5,9 @@ its V1c/V1d deep stems are ConvModules (golu_mm.openmmlab.pretrained converts th
 other backbones that hard-code ReLU take act_cfg at every own activation, unfused; SE gates keep
 theirs (docs/backbones.md)."""
 from mmpretrain.models.backbones import (HRNet, AlexNet, Conformer, InceptionV3, MobileNetV3,
-                                         RegNet, Res2Net, ResNeSt, ResNet, ResNet_CIFAR,
-                                         ResNetV1c, ResNetV1d, ResNeXt, SEResNet, SEResNeXt)
+                                         RegNet, RepMLPNet, Res2Net, ResNeSt, ResNet,
+                                         ResNet_CIFAR, ResNetV1c, ResNetV1d, ResNeXt, SEResNet,
+                                         SEResNeXt)
 from mmpretrain.models.backbones.resnet import BasicBlock, Bottleneck
 from mmpretrain.models.backbones.resnext import Bottleneck as ResNeXtBottleneck
 from mmpretrain.registry import MODELS
@@ -122,3 +123,8 @@ class ActAlexNet(ActCfgMixin, AlexNet):
 class ActConformer(ActCfgMixin, Conformer):
     """mmpretrain's Conformer with `act_cfg` at the ReLUs of its convolution branch and its
     feature couplings; the transformer branch keeps its GELU (set through its layer configs)."""
+
+
+@register(MODELS)
+class ActRepMLPNet(ActCfgMixin, RepMLPNet):
+    """mmpretrain's RepMLPNet with `act_cfg` at the ReLUs of its units (their FFNs and stem)."""

@@ -44,6 +44,7 @@ CASES = [
     ('mmpretrain', 'InceptionV3', dict(aux_logits=False), 96, ()),
     ('mmpretrain', 'AlexNet', dict(), 96, ()),
     ('mmpretrain', 'Conformer', dict(arch='tiny'), 64, ('GELU',)),
+    ('mmpretrain', 'RepMLPNet', dict(arch='B', img_size=64), 64, ('GELU',)),
 ]
 IDS = [f'{scope}-{name}' for scope, name, *_ in CASES]
 
@@ -54,8 +55,10 @@ def registry(scope):
 
 
 def build(scope, cfg, seed=0):
+    from mmengine.registry import DefaultScope
     torch.manual_seed(seed)
-    model = registry(scope).build(cfg)
+    with DefaultScope.overwrite_default_scope(scope):  # for its nested builds (norm layers)
+        model = registry(scope).build(cfg)
     model.init_weights()
     model.eval()  # (mmdet's ResNet.train returns None)
     return model
