@@ -118,7 +118,6 @@ class LocalPool:
                     if not self.free:
                         break
                     waiting.remove(job)
-                    job.launch['launcher'] = LOCAL
                     if not self.claim(job):
                         continue
                     slot = self.free.pop(0)

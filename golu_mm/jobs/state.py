@@ -70,23 +70,24 @@ def run_state(name: str, run_dir: Path, spec: dict, scheduler: SchedulerView) ->
         return RunState(name, DONE, job_id, **here)
     if job is None:
         return RunState(name, PLANNED, **here)
-    error = last_error_line(run_dir) or ''
     if job['launcher'] == SLURM and str(job.get('id')) in scheduler:
         slurm, reason = scheduler[str(job['id'])]
         state = slurm_state(slurm)
         if state in (PENDING, RUNNING):
             return RunState(name, state, job_id, reason='' if reason == 'None' else reason, **here)
+        error = last_error_line(run_dir) or ''  # read only for a job that has ended
         if slurm.startswith('COMPLETED'):
             return RunState(name, FAILED, job_id, reason=error or 'the job completed but wrote '
                             'no result.json', **here)
         return RunState(name, state, job_id, reason=f'{slurm}: {error}' if error else slurm,
                         **here)
+    end = read_end(run_dir)
     if job['launcher'] != SLURM:
         alive = process_alive(job)
-        if alive or (alive is None and read_end(run_dir) is None):
+        if alive or (alive is None and end is None):
             return RunState(name, RUNNING, job_id, reason='' if alive else
                             f'on {job.get("host")} (not checked from here)', **here)
-    end = read_end(run_dir)
+    error = last_error_line(run_dir) or ''
     if end is None:
         return RunState(name, FAILED, job_id, reason=error or f'job {job_id} is gone and left '
                         'no end record (killed with its node, or never started)', **here)

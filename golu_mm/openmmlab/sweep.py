@@ -20,7 +20,7 @@ from ..analysis.run_record import (failed_run, final_metrics, finish_run, last_c
                                    plan_run, read_result, read_scalars, read_spec, run_spec,
                                    start_run)
 from ..jobs import slurm
-from ..jobs.local import Job, LocalPool
+from ..jobs.local import Job, LocalPool, slots
 from ..jobs.records import (LOCAL, SLURM, hostname, process_start, read_job, read_json,
                             read_launch, write_job, write_json, write_launch)
 from ..jobs.state import DONE, PENDING, PLANNED, RunState, run_state
@@ -230,7 +230,6 @@ def run_here(runs: Sequence[Run], root: Path, force: bool, max_parallel: int = 1
              log=print) -> List[dict]:
     """Trains the runs that are not done on this machine, max_parallel at once (each in its own
     slot: jobs.local.slots), skipping those another sweep runs now; returns the results."""
-    from ..jobs.local import slots
     slot_list = slots(max_parallel, processes, list(gpus), list(cores) or
                       sorted(os.sched_getaffinity(0)))
     by_dir = {r.run_dir: r for r in runs}

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Dict, Optional
 
+from golu_mm.jobs.runner import free_port
+
 INSTALL = Path(__file__).with_name('install_slurm.sh')
 PARTITION = 'debug'
 MUNGE_SOCKET = Path('/run/munge/munge.socket.2')
@@ -18,12 +20,6 @@ MUNGE_SOCKET = Path('/run/munge/munge.socket.2')
 
 class SlurmUnavailable(RuntimeError):
     """Slurm could not be installed or started here (the reason is the message)."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def install() -> None:
