@@ -83,14 +83,18 @@ GOLU_HOST_DEVICE T golu_forward(T x, const GoluParams<T>& p, Exp exp) {
   return exp.times(p.alpha * x, -p.beta * u);
 }
 
-// Below this exponent exp.times(a, t) is 0 for every non-NaN a (golu_mm/constants.h).
+// golu_mm/constants.h's exponent thresholds in the compute type T (float for float and float
+// vectors, double): the one name the kernels use for each. Below zero_below exp.times(a, t) is 0
+// for every non-NaN a; below flushed_below the CPU forms take exp(t) as 0.
 template <typename T>
-struct GoluZeroBelow {
-  static constexpr float value = float(kZeroBelowF32);  // float and float vectors
+struct Thresholds {
+  static constexpr float zero_below = float(kZeroBelowF32);
+  static constexpr float flushed_below = float(kFlushedBelowF32);
 };
 template <>
-struct GoluZeroBelow<double> {
-  static constexpr double value = kZeroBelowF64;
+struct Thresholds<double> {
+  static constexpr double zero_below = kZeroBelowF64;
+  static constexpr double flushed_below = kFlushedBelowF64;
 };
 
 // grad * GoLU'(x), GoLU'(x) = (alpha + alpha*beta*gamma * x * u) * e, for alpha, beta, gamma > 0.
@@ -103,7 +107,7 @@ GOLU_HOST_DEVICE T golu_backward(T grad, T x, const GoluParams<T>& p, Exp exp) {
   const T t = -p.beta * u;
   // x * u first: for x > 0 it is at most 1/(e*gamma), where (alpha*beta*gamma*x) could overflow
   T slope = golu_where(u == T(0), T(0), p.alpha * p.beta * p.gamma * (x * u));
-  slope = golu_where(t < T(GoluZeroBelow<T>::value), T(0), slope);
+  slope = golu_where(t < T(Thresholds<T>::zero_below), T(0), slope);
   return exp.times(grad * (p.alpha + slope), t);
 }
 
@@ -116,7 +120,7 @@ GOLU_HOST_DEVICE T golu_second(T grad, T x, const GoluParams<T>& p, Exp exp) {
   const T t = -p.beta * u;
   T factor = p.alpha * p.beta * p.gamma * u * (T(2) + p.gamma * x * (p.beta * u + T(-1)));
   factor = golu_where(u == T(0), T(0), factor);
-  factor = golu_where(t < T(GoluZeroBelow<T>::value), T(0), factor);
+  factor = golu_where(t < T(Thresholds<T>::zero_below), T(0), factor);
   return exp.times(grad * factor, t);
 }
 

@@ -17,11 +17,17 @@
 
 namespace golu_mm {
 
-// times(a, t) is 0 below kExpZero; flushed(x) is 0 below kExpNormal (golu_mm/constants.h), above
-// which n >= -125.
-constexpr float kExpZero = float(kZeroBelowF32);
-constexpr float kExpMax = 89.0f;  // exp(x) is inf above 88.73
-constexpr float kExpNormal = float(kFlushedBelowF32);
+// times(a, t) is 0 below Thresholds<float>::zero_below and flushed(x) is 0 below
+// Thresholds<float>::flushed_below (golu_math.h, from golu_mm/constants.h; above it n >= -125).
+constexpr float kExpMax = 89.0f;  // exp(x) is inf above 88.73: inputs are clamped here
+// Float's smallest normal power of two is 2^kMinNormalExp. n is integral, so n < kBelowNormalN
+// (between two integers, safe against rounding) selects n <= kMinNormalExp, the results that
+// times() scales in two steps.
+constexpr float kMinNormalExp = -126.0f;
+constexpr float kBelowNormalN = kMinNormalExp + 0.5f;
+// The smallest n exp_parts gives within times()'s clamp: round(zero_below * log2(e)) = -216,
+// with one to spare.
+constexpr float kLowestN = -217.0f;
 
 // For the one-lane scalar loops: always take both forms and select (any() true, all() false), so
 // that compilers can still vectorize them. Vector masks have their own any() and all().
@@ -35,7 +41,7 @@ struct ExpParts {
 
 template <typename V>
 inline __attribute__((always_inline)) ExpParts<V> exp_parts(V xc) {
-  const V n = round_nearest(xc * V(1.44269504088896341f));  // in [-217, 129]
+  const V n = round_nearest(xc * V(1.44269504088896341f));  // in [kLowestN, 129]
   V r = fmadd(n, V(-0.693145751953125f), xc);  // ln2 high part: n * it is exact
   r = fmadd(n, V(-1.42860682030941723212e-6f), r);  // ln2 low part
   // exp(r) ~ 1 + r*q(r), q of degree 5 fitted for least maximum relative error on |r| <= ln2/2
@@ -53,15 +59,17 @@ inline __attribute__((always_inline)) ExpParts<V> exp_parts(V xc) {
 // exp(x), and 0 where it would be below 2^-125: never subnormal.
 template <typename V>
 inline __attribute__((always_inline)) V exp_f32_flushed(V x) {
-  const ExpParts<V> e = exp_parts(clamp_keep_nan(x, V(kExpNormal), V(kExpMax)));
-  return golu_where(x < V(kExpNormal), V(0.0f), scale_pow2(e.p, e.n));
+  const V lowest(Thresholds<float>::flushed_below);
+  const ExpParts<V> e = exp_parts(clamp_keep_nan(x, lowest, V(kExpMax)));
+  return golu_where(x < lowest, V(0.0f), scale_pow2(e.p, e.n));
 }
 
-// v * 2^n for n in [-217, -126], as the comment at the top says: w = v * 2^(n+126), then
-// scale_down_126(w) = w * 2^-126 without subnormal arithmetic.
+// v * 2^n for n in [kLowestN, kMinNormalExp], as the comment at the top says:
+// w = v * 2^(n+126), then scale_down_126(w) = w * 2^-126 without subnormal arithmetic.
 template <typename V>
 inline __attribute__((always_inline)) V scale_pow2_low(V v, V n) {
-  return scale_down_126(v * pow2(clamp_keep_nan(n, V(-217.0f), V(-126.0f)) + V(126.0f)));
+  const V n_up = clamp_keep_nan(n, V(kLowestN), V(kMinNormalExp)) + V(-kMinNormalExp);
+  return scale_down_126(v * pow2(n_up));
 }
 
 // a * exp(t): 0 where exp(t) rounds to 0 (even for infinite a; NaN a stays NaN), else
@@ -70,10 +78,11 @@ inline __attribute__((always_inline)) V scale_pow2_low(V v, V n) {
 // vectors without such a lane skip it.
 template <typename V>
 inline __attribute__((always_inline)) V exp_f32_times(V a, V t) {
-  const auto zero = t < V(kExpZero);
-  const ExpParts<V> e = exp_parts(golu_where(zero, V(0.0f), clamp_keep_nan(t, V(kExpZero), V(kExpMax))));
+  const V zero_below(Thresholds<float>::zero_below);
+  const auto zero = t < zero_below;
+  const ExpParts<V> e = exp_parts(golu_where(zero, V(0.0f), clamp_keep_nan(t, zero_below, V(kExpMax))));
   const V v = a * e.p;
-  const auto low = e.n < V(-125.5f);
+  const auto low = e.n < V(kBelowNormalN);
   const V r = !any(low) ? scale_pow2(v, e.n)
               : all(low) ? scale_pow2_low(v, e.n)
                          : golu_where(low, scale_pow2_low(v, e.n),

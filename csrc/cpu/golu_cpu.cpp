@@ -14,7 +14,7 @@
 #include <cstring>
 #include <type_traits>
 
-#include "../golu_op.h"
+#include "../golu.h"
 #include "golu_cpu.h"
 #include "../golu_math.h"
 #include "golu_loops.h"
@@ -70,10 +70,9 @@ const Loops& loops() { return *chosen().loops; }
 // times() below 2^-1022 from bits as fast_exp.h does for float. Clamps and selects are branch-free
 // where inputs on both sides of a bound would mispredict a branch.
 struct ExpF64 {
-  static constexpr double kNormal = kFlushedBelowF64;  // golu_mm/constants.h
-  static constexpr double kZero = kZeroBelowF64;
-  static constexpr double kMax = 709.78;     // exp(t) overflows above
-  static constexpr double kFast = 512.0;     // std::exp's fast path below this |t|
+  using Limits = Thresholds<double>;  // golu_math.h
+  static constexpr double kMax = 709.78;  // exp(t) overflows above log(DBL_MAX) = 709.7827
+  static constexpr double kFast = 512.0;  // std::exp's fast path below this |t|
   static constexpr double kLn2Hi = 6.93147180369123816490e-01;
   static constexpr double kLn2Lo = 1.90821492927058770002e-10;
 
@@ -88,20 +87,21 @@ struct ExpF64 {
     return c10::bit_cast<double>(static_cast<uint64_t>(static_cast<int64_t>(k) + 1023) << 52);
   }
 
-  // exp(t), and 0 below kNormal: never subnormal. Clamped and selected without a branch (inputs
-  // on both sides of a bound would mispredict it); std::exp's path for |t| >= 512 is slower than
-  // its usual one, but cheaper than a mispredicted branch to avoid it.
+  // exp(t), and 0 below flushed_below: never subnormal. Clamped and selected without a branch
+  // (inputs on both sides of a bound would mispredict it); std::exp's path for |t| >= 512 is
+  // slower than its usual one, but cheaper than a mispredicted branch to avoid it.
   double flushed(double t) const {
-    const double e = std::exp(t < kNormal ? kNormal : (t > kMax ? kMax : t));
-    return t < kNormal ? 0.0 : (t > kMax ? HUGE_VAL : e);
+    const double e = std::exp(std::min(std::max(t, Limits::flushed_below), kMax));
+    return t < Limits::flushed_below ? 0.0 : (t > kMax ? HUGE_VAL : e);
   }
 
-  // a * exp(t); 0 below kZero (NaN a stays NaN); for t <= 0 (GoLU's gate).
+  // a * exp(t); 0 below zero_below (NaN a stays NaN); for t <= 0 (GoLU's gate).
   double times(double a, double t) const {
     if (!(t <= -kFast)) return a * std::exp(t);  // NaN included
-    const bool zero = t < kZero;
+    const bool zero = t < Limits::zero_below;
     double n;
-    const double v = (zero && a == a ? 0.0 : a) * reduce(zero ? kZero : (t > 0 ? 0.0 : t), n);
+    const double v =
+        (zero && a == a ? 0.0 : a) * reduce(zero ? Limits::zero_below : (t > 0 ? 0.0 : t), n);
     if (n >= -1021) return v * pow2(n);
     // n in [-2020, -1022]: w * 2^-1022 with w = v * 2^(n+1022), from bits (see fast_exp.h).
     const uint64_t w_bits = c10::bit_cast<uint64_t>(v * pow2(n + 1022));
@@ -323,7 +323,6 @@ void channel_moments_cpu(const at::Tensor& x, int64_t inner, at::Tensor& mean, a
   const int64_t channels = x.size(1), batch = x.size(0);
   const double count = static_cast<double>(batch * inner);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "channel_moments_cpu", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* px = x.const_data_ptr<scalar_t>();
     double* pm = mean.mutable_data_ptr<double>();
     double* pv = var.mutable_data_ptr<double>();

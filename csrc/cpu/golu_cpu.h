@@ -1,4 +1,4 @@
-// The CPU kernels (golu_cpu.cpp), as ops.cpp and batch_norm_golu.cpp register them.
+// The CPU kernels (golu_cpu.cpp), as golu.cpp and batch_norm_golu.cpp register them.
 #pragma once
 
 #include <ATen/ATen.h>

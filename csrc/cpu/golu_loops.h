@@ -89,9 +89,12 @@ const Loops* avx2_loops();
 // Internal linkage: each file instantiating these gets its own copy, compiled for its target.
 namespace {
 
-template <typename T>
+// n < kLanes elements of a vector's partial tail, to or from a kLanes-element padded buffer.
+// The bound i < kLanes - 1 (always true) tells GCC the buffers are never overrun: with one lane
+// (the scalar loops) no tail exists, and GCC warned -Warray-bounds on the dead copies.
+template <int kLanes, typename T>
 inline void copy_elements(const T* from, T* to, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) to[i] = from[i];
+  for (int64_t i = 0; i < n && i < kLanes - 1; ++i) to[i] = from[i];
 }
 
 // out[i] = f(a[i], b[i]) over n elements, V::lanes at a time (b is ignored by unary f).
@@ -101,10 +104,10 @@ inline __attribute__((always_inline)) void map(const T* a, const T* b, T* out, i
   for (; i + V::lanes <= n; i += V::lanes) f(V::load(a + i), V::load(b + i)).store(out + i);
   if (i == n) return;
   T pa[V::lanes] = {}, pb[V::lanes] = {}, po[V::lanes];
-  copy_elements(a + i, pa, n - i);
-  copy_elements(b + i, pb, n - i);
+  copy_elements<V::lanes>(a + i, pa, n - i);
+  copy_elements<V::lanes>(b + i, pb, n - i);
   f(V::load(pa), V::load(pb)).store(po);
-  copy_elements(po, out + i, n - i);
+  copy_elements<V::lanes>(po, out + i, n - i);
 }
 
 template <typename V>
@@ -158,20 +161,20 @@ double lane_sum(V v) {
   return sum;
 }
 
-// Up to three sums of a channel: float32 lanes, added into out[0..kSums) in float64 every kFlush
-// vectors (and at the end).
+// Up to three sums of a channel: float32 lanes, added into out[0..kSums) in float64 every
+// kSpillEvery vectors (and at the end): float32 lanes alone would lose long channels' sums.
 template <typename V, int kSums>
 struct ChannelSums {
-  static constexpr int kFlush = 256;
+  static constexpr int kSpillEvery = 256;
   V lanes[3] = {V(0.0f), V(0.0f), V(0.0f)};
   int pending = 0;
   double* out;
 
   explicit ChannelSums(double* out) : out(out) {}
   void step() {
-    if (++pending == kFlush) flush();
+    if (++pending == kSpillEvery) spill();
   }
-  void flush() {
+  void spill() {
     for (int k = 0; k < kSums; ++k) {
       out[k] += lane_sum(lanes[k]);
       lanes[k] = V(0.0f);
@@ -221,14 +224,14 @@ void affine_backward(const T* dy, const T* x, const T* r, T* dx, T* dr, int64_t 
     }
     // zero padding: dy = 0 gives gz = 0, which adds nothing to the sums
     T pdy[V::lanes] = {}, px[V::lanes] = {}, pr[V::lanes] = {}, pdx[V::lanes], pdr[V::lanes];
-    copy_elements(dy + at, pdy, count);
-    copy_elements(x + at, px, count);
-    if (r != nullptr) copy_elements(r + at, pr, count);
+    copy_elements<V::lanes>(dy + at, pdy, count);
+    copy_elements<V::lanes>(x + at, px, count);
+    if (r != nullptr) copy_elements<V::lanes>(r + at, pr, count);
     step(pdy, px, r == nullptr ? nullptr : pr, pdx, dr == nullptr ? nullptr : pdr);
-    copy_elements(pdx, dx + at, count);
-    if (dr != nullptr) copy_elements(pdr, dr + at, count);
+    copy_elements<V::lanes>(pdx, dx + at, count);
+    if (dr != nullptr) copy_elements<V::lanes>(pdr, dr + at, count);
   });
-  acc.flush();
+  acc.spill();
 }
 
 template <typename V, typename T>
@@ -246,7 +249,7 @@ void moments(const T* x, int64_t rows, int64_t inner, int64_t stride, float shif
     }
     T tail[V::lanes] = {};  // a row's last elements, widened through V, in float64
     float wide[V::lanes];
-    copy_elements(x + at, tail, count);
+    copy_elements<V::lanes>(x + at, tail, count);
     V::load(tail).store(wide);
     for (int64_t j = 0; j < count; ++j) {
       const double d = static_cast<double>(wide[j]) - shift;
@@ -254,7 +257,7 @@ void moments(const T* x, int64_t rows, int64_t inner, int64_t stride, float shif
       sums[1] += d * d;
     }
   });
-  acc.flush();
+  acc.spill();
 }
 
 template <typename V, typename T>

@@ -23,7 +23,7 @@ struct CudaExp {
   __device__ __forceinline__ T flushed(T v) const { return (*this)(v); }
   template <typename T>
   __device__ __forceinline__ T times(T a, T t) const {
-    const T zero_below = T(GoluZeroBelow<T>::value);
+    const T zero_below = T(Thresholds<T>::zero_below);
     const T e = (*this)(t);
     const T y = e < std::numeric_limits<T>::min() ? copysign((*this)(t + log(fabs(a))), a) : a * e;
     return t < zero_below && a == a ? T(0) : y;
