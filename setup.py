@@ -13,19 +13,19 @@ import torch
 from setuptools import find_packages, setup
 
 
-def _build_plan():
-    """tools/build_plan.py's decision for this machine; a clear error instead of torch's own."""
+def _load_build_plan():
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'tools', 'build_plan.py')
     spec = importlib.util.spec_from_file_location('golu_build_plan', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    try:
-        return module.plan()
-    except module.BuildPlanError as exc:
-        sys.exit(f'golu_mm setup: {exc}')
+    return module
 
 
-PLAN = _build_plan()
+PLAN_MODULE = _load_build_plan()
+try:  # tools/build_plan.py's decision for this machine; a clear error instead of torch's own
+    PLAN = PLAN_MODULE.plan()
+except PLAN_MODULE.BuildPlanError as exc:
+    sys.exit(f'golu_mm setup: {exc}')
 if PLAN.cuda:  # torch.utils.cpp_extension reads both at import
     os.environ['CUDA_HOME'] = PLAN.cuda_home
     os.environ['TORCH_CUDA_ARCH_LIST'] = PLAN.arch_list
@@ -53,7 +53,7 @@ def extension():
                 extra_compile_args={'cxx': CXX_FLAGS, 'nvcc': ['-O3']}, extra_link_args=['-fopenmp'])
     if not PLAN.cuda:
         return CppExtension(sources=sources, **args)
-    args['include_dirs'] += cuda_wheel_includes()
+    args['include_dirs'] += PLAN_MODULE.cuda_include_dirs(PLAN.cuda_home, cuda_wheel_includes())
     return CUDAExtension(sources=sources + sorted(glob.glob(os.path.join('csrc', 'cuda', '*.cu'))), **args)
 
 

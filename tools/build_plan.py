@@ -122,6 +122,45 @@ def nvcc_facts(nvcc: str, env: Mapping[str, str]) -> Tuple[Tuple[int, int], str]
     return (int(release.group(1)), int(release.group(2))), os.path.dirname(os.path.normpath(bin_dir))
 
 
+def check_host_compiler(nvcc: str, version: Tuple[int, int], env: Mapping[str, str]) -> None:
+    """nvcc's own check of its host compiler (CC when set: torch passes it as -ccbin), on an empty
+    file: BuildPlanError naming the fix where this nvcc refuses it (nvcc 11.8 with gcc 12 stops
+    with its raw "unsupported GNU version" otherwise, minutes into the build)."""
+    command = [nvcc, '-x', 'cu', '-E', os.devnull, '-o', os.devnull]
+    if env.get('CC'):
+        command[1:1] = ['-ccbin', env['CC']]
+    out = subprocess.run(command, capture_output=True, text=True, env=dict(env), timeout=300)
+    if out.returncode == 0:
+        return
+    text = out.stdout + out.stderr
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    refusal = next((line for line in lines if re.search(r'unsupported .*version', line)), None)
+    cuda = f'CUDA {version[0]}.{version[1]}'
+    host = env.get('CC') or 'the default host compiler (gcc on PATH)'
+    if refusal is not None:
+        raise BuildPlanError(
+            f'{nvcc} ({cuda}) refuses {host}: {refusal[refusal.find("unsupported"):]} Install a '
+            f'host compiler that {cuda} supports and name it in CC and CXX (torch passes CC to '
+            f'nvcc as -ccbin), e.g. `CC=gcc-11 CXX=g++-11 make setup` for CUDA 11.8; or use a '
+            'newer toolkit, or FORCE_CUDA=0 to build CPU-only.')
+    raise BuildPlanError(f'{nvcc} ({cuda}) cannot preprocess an empty CUDA file with {host} '
+                         f'(`{" ".join(command)}`): {lines[-1] if lines else "no output"}')
+
+
+def cuda_include_dirs(cuda_home: str, wheel_dirs: list) -> list:
+    """The CUDA include directories in search order: the toolkit's first (its headers must agree
+    with its nvcc: crt/host_config.h beside cuda_runtime.h), then the torch wheel's nvidia-*
+    include directories (cublas, cusparse, ... where the toolkit is partial) that hold a header
+    the toolkit lacks; one whose headers the toolkit all has is left out."""
+    toolkit = os.path.join(cuda_home, 'include')
+
+    def lacks_one(directory):
+        return any(not os.path.exists(os.path.join(toolkit, os.path.relpath(
+            os.path.join(folder, name), directory)))
+            for folder, _, names in os.walk(directory) for name in names)
+    return [toolkit] + [d for d in wheel_dirs if lacks_one(d)]
+
+
 def smi_gpus(env: Mapping[str, str]) -> list:
     """The GPUs nvidia-smi lists ('name, driver'), [] without nvidia-smi or GPUs, or when
     CUDA_VISIBLE_DEVICES hides them all on purpose."""
@@ -188,6 +227,7 @@ def plan(env: Mapping[str, str] = os.environ) -> BuildPlan:
             f'for CUDA {torch_cuda}: the major versions must match. Either use a CUDA '
             f'{_version(torch_cuda)[0]}.x toolkit (PATH or CUDA_HOME), or install a torch built '
             f'for CUDA {version[0]}.x (https://pytorch.org/get-started/previous-versions/).')
+    check_host_compiler(nvcc, version, env)
     arch_list = env.get('TORCH_CUDA_ARCH_LIST') or ';'.join(capabilities) or default_arch_list(version)
     low, high = (_version(v) for v in nvcc_arch_range(version))
     for entry in re.split(r'[;\s]+', arch_list.strip()):

@@ -13,13 +13,18 @@ def executable(path: Path, text: str) -> Path:
     return path
 
 
-def toolkit(root: Path, release: str) -> Path:
+def toolkit(root: Path, release: str, newest_gcc: int = 0) -> Path:
     """A CUDA toolkit at root whose nvcc reports `release` (e.g. '12.4') and, like the real one
-    (also through a wrapper script), names its own bin/ in --dryrun output."""
+    (also through a wrapper script), names its own bin/ in --dryrun output. With newest_gcc, its
+    preprocessing stops as a real nvcc's does with a newer gcc than it supports."""
+    refuse = (f'echo "{root}/include/crt/host_config.h:132:2: error: #error -- unsupported GNU '
+              f'version! gcc versions later than {newest_gcc} are not supported!" >&2; exit 1'
+              if newest_gcc else ':')
     return executable(root / 'bin' / 'nvcc', f'''#!/bin/sh
 case "$*" in
   *--dryrun*) echo "#\\$ _HERE_={root}/bin" >&2 ;;
   *--version*) echo "Cuda compilation tools, release {release}, V{release}.1" ;;
+  *" -E "*) {refuse} ;;
 esac
 ''')
 

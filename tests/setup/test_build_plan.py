@@ -154,3 +154,51 @@ def test_cxx_standard_is_the_one_torch_builds_extensions_with():
     release = tuple(int(part) for part in torch.__version__.split('+')[0].split('.')[:2])
     assert build_plan.torch_cxx_standard() == ('20' if release >= (2, 13) else '17')
     assert f"GOLU_CXX_STD='{build_plan.torch_cxx_standard()}'" in build_plan.plan({'FORCE_CUDA': '0'}).shell()
+
+
+def test_a_host_compiler_nvcc_refuses_is_named_with_the_fix(machine, monkeypatch):
+    tmp, env = machine
+    wrapper(tmp / 'bin', toolkit(tmp / 'cuda-11.8', '11.8', newest_gcc=11))
+    fake_torch_cuda(monkeypatch, '11.8', [(8, 0)])
+    with pytest.raises(build_plan.BuildPlanError) as refused:
+        build_plan.plan(env)
+    message = str(refused.value)
+    assert 'CUDA 11.8' in message and 'gcc versions later than 11 are not supported' in message
+    assert 'CC=gcc-11 CXX=g++-11' in message and 'FORCE_CUDA=0' in message
+    with pytest.raises(build_plan.BuildPlanError, match='refuses /opt/gcc-12/bin/gcc'):
+        build_plan.plan({**env, 'CC': '/opt/gcc-12/bin/gcc'})
+
+
+REAL_NVCC = Path(os.environ.get('CUDA_HOME') or '/usr/local/cuda', 'bin', 'nvcc')
+
+
+@pytest.mark.skipif(not REAL_NVCC.is_file(), reason=f'no real nvcc at {REAL_NVCC}')
+def test_the_real_nvcc_checks_the_host_compiler_in_cc(machine, monkeypatch):
+    """A gcc that claims a version no nvcc supports (__GNUC__=99) is refused by the real nvcc's
+    own host_config.h, through CC; the machine's gcc passes."""
+    tmp, env = machine
+    release = subprocess.run([str(REAL_NVCC), '--version'], capture_output=True, text=True).stdout
+    major, minor = build_plan.re.search(r'release (\d+)\.(\d+)', release).groups()
+    fake_torch_cuda(monkeypatch, f'{major}.{minor}', [(9, 0)])
+    env = {'PATH': os.environ['PATH'], 'CUDA_HOME': str(REAL_NVCC.parents[1])}
+    assert build_plan.plan(env).cuda
+    gcc99 = tmp / 'gcc99'
+    gcc99.write_text('#!/bin/sh\nexec gcc -D__GNUC__=99 "$@"\n')
+    gcc99.chmod(0o755)
+    with pytest.raises(build_plan.BuildPlanError, match=f'refuses {gcc99}: unsupported GNU version'):
+        build_plan.plan({**env, 'CC': str(gcc99)})
+
+
+def test_the_toolkits_headers_come_before_the_wheels_and_only_missing_ones_are_added(tmp_path):
+    def headers(root, *names):
+        for name in names:
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text('')
+        return str(root)
+    home = tmp_path / 'cuda-12.4'
+    headers(home / 'include', 'cuda_runtime.h', 'cuda_bf16.h', 'crt/host_config.h')
+    runtime = headers(tmp_path / 'nvidia/cuda_runtime/include', 'cuda_runtime.h', 'crt/host_config.h')
+    cublas = headers(tmp_path / 'nvidia/cublas/include', 'cublas_v2.h', 'cuda_bf16.h')
+    nested = headers(tmp_path / 'nvidia/cusparse/include', 'crt/only_here.h')
+    assert build_plan.cuda_include_dirs(str(home), [cublas, runtime, nested]) == [
+        str(home / 'include'), cublas, nested]
