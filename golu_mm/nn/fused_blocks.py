@@ -9,10 +9,9 @@ from typing import Iterator, Tuple
 import torch.utils.checkpoint as cp
 from torch import Tensor, nn
 
-from .golu import GoLU
 from .norm_golu import fusable, norm_golu
 
-__all__ = ['FusedBlockMixin', 'fuse_resnet', 'fused_steps', 'rebuilt_as', 'run_fused', 'unfused']
+__all__ = ['FusedBlockMixin', 'fused_steps', 'rebuilt_as', 'run_fused', 'unfused']
 
 
 class FusedBlockMixin:
@@ -103,27 +102,6 @@ def rebuilt_as(cls: type, module: nn.Module) -> nn.Module:
     new.__dict__.update({k: v.copy() if isinstance(v, dict) else v
                          for k, v in module.__dict__.items()})
     return new
-
-
-def fuse_resnet(model: nn.Module) -> nn.Module:
-    """torchvision ResNets in `model` with BN → GoLU fused, after their ReLUs were swapped for
-    GoLU (golu_mm's Act* backbones are built fused): each BasicBlock/Bottleneck whose `relu` is
-    a GoLU is replaced by its fused class (golu_mm.nn.torchvision_blocks), and so is a ResNet,
-    or the IntermediateLayerGetter body of a detection/segmentation model, whose stem `relu` is
-    a GoLU. Parameters, state_dict keys and modules stay where they were. Like
-    nn.SyncBatchNorm.convert_sync_batchnorm, returns the model to use: `model` itself, or its
-    replacement when `model` is one of those parts."""
-    from .torchvision_blocks import FUSED
-
-    def fused(module):
-        cls = FUSED.get(type(module))
-        golu = type(getattr(module, 'relu', None)) is GoLU
-        return rebuilt_as(cls, module) if cls and golu else module
-
-    for parent in reversed(list(model.modules())):  # children before their parents
-        for name, child in list(parent.named_children()):
-            parent._modules[name] = fused(child)
-    return fused(model)
 
 
 @contextlib.contextmanager

@@ -1,17 +1,18 @@
-"""torchvision's ResNet parts with BN → GoLU fused (golu_mm.nn.fuse_resnet puts them in a model).
-Needs torchvision: imported only by fuse_resnet."""
+"""torchvision's ResNet parts with BN → GoLU fused, and fuse_resnet, which puts them in a model.
+Needs torchvision: golu_mm.nn imports it only when fuse_resnet is asked for."""
 from collections import OrderedDict
 from typing import Dict
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
-from .fused_blocks import FusedBlockMixin, fused_steps, run_fused
+from .fused_blocks import FusedBlockMixin, fused_steps, rebuilt_as, run_fused
+from .golu import GoLU
 
 __all__ = ['FusedBasicBlock', 'FusedBottleneck', 'FusedResNet', 'FusedIntermediateLayerGetter',
-           'FUSED']
+           'FUSED', 'fuse_resnet']
 
 
 class FusedBasicBlock(FusedBlockMixin, BasicBlock):
@@ -58,3 +59,22 @@ class FusedIntermediateLayerGetter(FusedStemMixin, IntermediateLayerGetter):
 
 FUSED = {BasicBlock: FusedBasicBlock, Bottleneck: FusedBottleneck, ResNet: FusedResNet,
          IntermediateLayerGetter: FusedIntermediateLayerGetter}
+
+
+def fuse_resnet(model: nn.Module) -> nn.Module:
+    """torchvision ResNets in `model` with BN → GoLU fused, after their ReLUs were swapped for
+    GoLU (golu_mm's Act* backbones are built fused): each BasicBlock/Bottleneck whose `relu` is
+    a GoLU is replaced by its fused class (below), and so is a ResNet,
+    or the IntermediateLayerGetter body of a detection/segmentation model, whose stem `relu` is
+    a GoLU. Parameters, state_dict keys and modules stay where they were. Like
+    nn.SyncBatchNorm.convert_sync_batchnorm, returns the model to use: `model` itself, or its
+    replacement when `model` is one of those parts."""
+    def fused(module):
+        cls = FUSED.get(type(module))
+        golu = type(getattr(module, 'relu', None)) is GoLU
+        return rebuilt_as(cls, module) if cls and golu else module
+
+    for parent in reversed(list(model.modules())):  # children before their parents
+        for name, child in list(parent.named_children()):
+            parent._modules[name] = fused(child)
+    return fused(model)
