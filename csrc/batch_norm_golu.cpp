@@ -10,7 +10,7 @@
 
 #include "batch_norm_golu.h"
 #include "cpu/golu_cpu.h"
-#include "golu_op.h"
+#include "golu.h"
 
 namespace golu_mm {
 

@@ -1,14 +1,15 @@
-// The golu_mm operator library: schemas, argument checks, layout helpers and the CPU
-// registration. CUDA kernels register themselves from cuda/golu_cuda.cu when compiled.
-#include <Python.h>
-
+// The elementwise operators golu_mm::golu, golu_backward (grad * GoLU'(x)) and golu_second
+// (grad * GoLU''(x)): their schemas, their argument checks (the only ones: Python's golu() passes
+// parameters on as floats) and layout helpers, and the CPU registration. CUDA:
+// cuda/golu_cuda.cu; autograd: golu_autograd.cpp.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include <torch/library.h>
 
 #include "cpu/golu_cpu.h"
-#include "golu_op.h"
+#include "golu.h"
 
 namespace golu_mm {
 
@@ -34,15 +35,28 @@ void check_params_fit(at::ScalarType dtype, double alpha, double beta, double ga
   fits("beta", beta, false);
   fits("gamma", gamma, false);
   fits("alpha*beta*gamma", alpha * beta * gamma, alpha != 0 && beta != 0 && gamma != 0);
-  // golu_mm/ops/golu.py largest_beta: above it, the CPU loops' flushing of a subnormal
-  // exp(-gamma*x) (below exp(-flush)) would change the result by more than half an ulp.
+  if (alpha == 0 || beta == 0 || gamma == 0) return;
+  // Above largest_beta, the CPU loops' flushing of a subnormal u = exp(-gamma*x) (below
+  // exp(-flush)) would change GoLU by more than half an ulp: beta*u and beta*s*u (the gate's and
+  // the slope's share, s = gamma*x beyond the flush point) are at most beta * flush*exp(-flush).
   const double flush = -(wide ? kFlushedBelowF64 : kFlushedBelowF32);  // golu_mm/constants.h
   const double eps = wide ? std::numeric_limits<double>::epsilon() : std::numeric_limits<float>::epsilon();
+  const char* compute = wide ? "torch.float64" : "torch.float32";
   const double largest_beta = eps / 2 / (flush * std::exp(-flush));
-  TORCH_CHECK_VALUE(alpha == 0 || gamma == 0 || beta <= largest_beta, "golu: beta=", beta,
-                    " is too large for ", wide ? "torch.float64" : "torch.float32", " (at most ",
-                    largest_beta, "): the CPU kernels flush exp(-gamma*x) below the normal range, "
-                    "CUDA keeps it, and beta * exp(-gamma*x) would still change GoLU");
+  TORCH_CHECK_VALUE(beta <= largest_beta, "golu: beta=", beta, " is too large for ", compute,
+                    " (at most ", largest_beta, "): the CPU kernels flush exp(-gamma*x) below the "
+                    "normal range, CUDA keeps it, and beta * exp(-gamma*x) would still change GoLU");
+  // Above largest_alpha, alpha * x (formed before the gate) would overflow where GoLU itself is
+  // finite: for x from where the gate is 0 (the exponent below zero_below) up to where it rounds
+  // to 1 (beyond it GoLU is alpha * x, overflowing exactly when alpha * x does).
+  const double zero_below = wide ? kZeroBelowF64 : kZeroBelowF32;
+  const double gate_zero = std::log(-zero_below) - std::log(beta);  // no overflow: beta tiny
+  const double gate_one = std::log(beta) + (2 - std::log2(eps)) * std::log(2.0);
+  const double largest_alpha = max / std::max(gate_zero, gate_one) * gamma;
+  TORCH_CHECK_VALUE(alpha <= largest_alpha, "golu: alpha=", alpha, " is too large for ", compute,
+                    " (at most ", largest_alpha, " with beta=", beta, ", gamma=", gamma,
+                    "): alpha * x, formed before the gate, would overflow where GoLU itself is "
+                    "finite");
 }
 }  // namespace
 
@@ -77,7 +91,7 @@ at::Tensor laid_out_like(const at::Tensor& t, const at::Tensor& like) {
   return at::empty_like(like).copy_(t);
 }
 
-TORCH_LIBRARY(golu_mm, m) {
+TORCH_LIBRARY_FRAGMENT(golu_mm, m) {
   m.def("golu(Tensor x, float alpha=1.0, float beta=1.0, float gamma=1.0) -> Tensor");
   m.def(
       "golu_backward(Tensor grad, Tensor x, float alpha=1.0, float beta=1.0, "
@@ -94,28 +108,3 @@ TORCH_LIBRARY_IMPL(golu_mm, CPU, m) {
 }
 
 }  // namespace golu_mm
-
-// `import golu_mm._C` loads this library and so registers the operators above (they live in
-// torch.ops.golu_mm); the module itself only reports which CPU loops run.
-namespace {
-PyObject* py_cpu_isa(PyObject*, PyObject*) {
-  try {
-    return PyUnicode_FromString(golu_mm::cpu_isa());
-  } catch (const c10::Error& e) {
-    PyErr_SetString(PyExc_RuntimeError, e.what_without_backtrace());
-    return nullptr;
-  } catch (const std::exception& e) {
-    PyErr_SetString(PyExc_RuntimeError, e.what());
-    return nullptr;
-  }
-}
-PyMethodDef methods[] = {
-    {"cpu_isa", py_cpu_isa, METH_NOARGS,
-     "The instruction set of the CPU loops: 'avx512', 'avx2' or 'scalar'."},
-    {nullptr, nullptr, 0, nullptr}};
-}  // namespace
-
-PyMODINIT_FUNC PyInit__C(void) {
-  static PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, methods};
-  return PyModule_Create(&module);
-}

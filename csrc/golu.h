@@ -1,4 +1,4 @@
-// The elementwise golu operators, generic over a backend's kernels (ops.cpp registers the CPU
+// The elementwise golu operators, generic over a backend's kernels (golu.cpp registers the CPU
 // ones, cuda/golu_cuda.cu the CUDA ones): argument checks, layout, kernel signatures.
 #pragma once
 

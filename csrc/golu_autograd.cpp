@@ -3,9 +3,10 @@
 // a native op's does. golu saves only the input; its backward is golu_backward, whose own backward
 // (double backward) uses golu_backward again and golu_second (which has none: no third
 // derivatives). Under torch.func transforms golu_mm/ops/golu.py routes through autograd.Function.
-#include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/autograd.h>
 #include <torch/library.h>
+
+#include "dispatch.h"
 
 namespace golu_mm {
 namespace {
@@ -13,29 +14,24 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-at::Tensor call_golu(const at::Tensor& x, double alpha, double beta, double gamma) {
-  static const auto op = c10::Dispatcher::singleton()
-                             .findSchemaOrThrow("golu_mm::golu", "")
-                             .typed<at::Tensor(const at::Tensor&, double, double, double)>();
-  return op.call(x, alpha, beta, gamma);
-}
-
 // golu_backward and golu_second share a signature: (grad, x, alpha, beta, gamma).
 using GradientOp = at::Tensor(const at::Tensor&, const at::Tensor&, double, double, double);
 
-c10::TypedOperatorHandle<GradientOp> gradient_op(const char* name) {
-  return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<GradientOp>();
+at::Tensor call_golu(const at::Tensor& x, double alpha, double beta, double gamma) {
+  static const auto op =
+      typed_op<at::Tensor(const at::Tensor&, double, double, double)>("golu_mm::golu");
+  return op.call(x, alpha, beta, gamma);
 }
 
 at::Tensor call_golu_backward(const at::Tensor& grad, const at::Tensor& x, double alpha,
                               double beta, double gamma) {
-  static const auto op = gradient_op("golu_mm::golu_backward");
+  static const auto op = typed_op<GradientOp>("golu_mm::golu_backward");
   return op.call(grad, x, alpha, beta, gamma);
 }
 
 at::Tensor call_golu_second(const at::Tensor& grad, const at::Tensor& x, double alpha,
                             double beta, double gamma) {
-  static const auto op = gradient_op("golu_mm::golu_second");
+  static const auto op = typed_op<GradientOp>("golu_mm::golu_second");
   return op.call(grad, x, alpha, beta, gamma);
 }
 

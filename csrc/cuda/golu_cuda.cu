@@ -9,7 +9,7 @@
 #include <cstdint>
 
 #include "../batch_norm_golu.h"
-#include "../golu_op.h"
+#include "../golu.h"
 #include "golu_kernels.cuh"
 
 namespace golu_mm {

@@ -22,10 +22,12 @@ SUPPORTED_DTYPES = {torch.float64: torch.float64, torch.float32: torch.float32,
 
 def check_params(alpha, beta, gamma, dtype=None) -> None:
     """TypeError unless alpha, beta and gamma are real numbers; ValueError unless they are finite
-    and non-negative. With an input dtype, also ValueError where a parameter or alpha*beta*gamma,
-    when nonzero, is not a normal number of the compute type (for a float32 input, beta=1e39
-    would overflow to inf and 1e-300 would vanish), or beta exceeds largest_beta or alpha
-    largest_alpha: the kernels could not keep their numerics, or the devices would disagree."""
+    and non-negative (what translating them to floats needs). With an input dtype, csrc/golu.cpp's
+    checks, mirrored for where no C++ runs (tests/ops/test_errors.py holds the two equal):
+    ValueError where a parameter or alpha*beta*gamma, when nonzero, is not a normal number of the
+    compute type (for a float32 input, beta=1e39 would overflow to inf and 1e-300 would vanish),
+    or beta exceeds largest_beta or alpha largest_alpha: the kernels could not keep their
+    numerics, or the devices would disagree."""
     values = (('alpha', alpha), ('beta', beta), ('gamma', gamma))
     for name, value in values:
         if type(value) is not float and (isinstance(value, bool)
@@ -45,9 +47,10 @@ def check_params(alpha, beta, gamma, dtype=None) -> None:
     info = torch.finfo(compute)
     alpha, beta, gamma = float(alpha), float(beta), float(gamma)
     product = alpha * beta * gamma
-    for name, value in values + (('alpha*beta*gamma', product if all(v for _, v in values)
-                                  else 0.0),):
-        if value != 0 and not info.tiny <= value <= info.max:
+    checked = [(name, float(value), False) for name, value in values]
+    checked.append(('alpha*beta*gamma', product, bool(alpha and beta and gamma)))  # 0: underflow
+    for name, value, nonzero in checked:
+        if (value != 0 or nonzero) and not info.tiny <= value <= info.max:
             raise ValueError(
                 f'golu: {name}={float(value):g} is not representable in {compute}, the compute '
                 f'type of a {dtype} input: nonzero parameters and their product must lie in '
@@ -81,9 +84,9 @@ def largest_alpha(beta: float, gamma: float, compute: torch.dtype) -> float:
     reference.ZERO_BELOW: the result is 0 whatever alpha * x is) up to where the gate rounds to
     1 (beyond, GoLU is alpha * x itself, overflowing exactly when alpha * x does)."""
     info = torch.finfo(compute)
-    flushed = math.log(-reference.ZERO_BELOW[compute] / beta)
+    flushed = math.log(-reference.ZERO_BELOW[compute]) - math.log(beta)  # no overflow: beta tiny
     saturated = math.log(beta) + (2 - math.log2(info.eps)) * math.log(2)
-    return info.max * gamma / max(flushed, saturated)
+    return info.max / max(flushed, saturated) * gamma
 
 
 def _check_input(x) -> None:
@@ -121,25 +124,33 @@ def golu(x: Tensor, alpha: float = 1.0, beta: float = 1.0, gamma: float = 1.0) -
     layouts such as channels_last are preserved). Works under torch.compile and torch.func.
     """
     _check_input(x)
-    check_params(alpha, beta, gamma, x.dtype)
+    check_params(alpha, beta, gamma)  # types only: the values are checked where GoLU is computed
     alpha, beta, gamma = float(alpha), float(beta), float(gamma)
-    if torch_compat.is_compiling():
+    if torch_compat.is_compiling():  # inductor may decompose the op: no C++ check would run
+        check_params(alpha, beta, gamma, x.dtype)
         _let_inductor_fuse()
     if _exporting_onnx_by_tracing():
+        check_params(alpha, beta, gamma, x.dtype)
         return reference.golu_forward(x, alpha, beta, gamma)
     if not uses_extension(x.device.type):
-        return _GoLUFunction.apply(x, alpha, beta, gamma, _REFERENCE)
+        return _reference_golu(x, alpha, beta, gamma)
     if _under_functorch():  # without the op's vmap rules (torch < 2.4): standard ops batch
-        impl = _OPERATOR if torch_compat.HAS_REGISTER_VMAP else _REFERENCE
-        return _GoLUFunction.apply(x, alpha, beta, gamma, impl)
-    return torch.ops.golu_mm.golu(x, alpha, beta, gamma)
+        if not torch_compat.HAS_REGISTER_VMAP:
+            return _reference_golu(x, alpha, beta, gamma)
+        return _GoLUFunction.apply(x, alpha, beta, gamma, _OPERATOR)
+    return torch.ops.golu_mm.golu(x, alpha, beta, gamma)  # checks the values (csrc/golu.cpp)
+
+
+def _reference_golu(x: Tensor, alpha: float, beta: float, gamma: float) -> Tensor:
+    check_params(alpha, beta, gamma, x.dtype)  # csrc/golu.cpp's checks, mirrored
+    return _GoLUFunction.apply(x, alpha, beta, gamma, _REFERENCE)
 
 
 def golu_reference(x: Tensor, alpha: float = 1.0, beta: float = 1.0, gamma: float = 1.0) -> Tensor:
     """golu() through the pure-PyTorch reference, whatever is compiled (the fallback path)."""
     _check_input(x)
-    check_params(alpha, beta, gamma, x.dtype)
-    return _GoLUFunction.apply(x, float(alpha), float(beta), float(gamma), _REFERENCE)
+    check_params(alpha, beta, gamma)
+    return _reference_golu(x, float(alpha), float(beta), float(gamma))
 
 
 # The two implementations of golu's forward and backward that _GoLUFunction can run.

@@ -159,3 +159,41 @@ def test_slope_term_does_not_overflow_where_golu_prime_is_finite(impl):
     u = torch.exp(-xd)
     exact = 1e10 * torch.exp(-2e28 * u) * (1 + 2e28 * xd * u)
     torch.testing.assert_close(x.grad.double(), exact, rtol=2 * torch.finfo(torch.float32).eps, atol=0)
+
+
+def _refusal(call):
+    """None when call() is accepted, else the checked quantity its ValueError names."""
+    try:
+        call()
+    except ValueError as exc:
+        message = str(exc).splitlines()[0]
+        return message.split('golu: ', 1)[1].split('=')[0].split(' must')[0]
+    return None
+
+
+@pytest.mark.skipif(EXTENSION_ERROR is not None, reason=f'no compiled operator: {EXTENSION_ERROR}')
+@pytest.mark.parametrize('dtype', [torch.float64, torch.float32, torch.float16, torch.bfloat16])
+def test_the_operator_and_the_reference_paths_checks_agree_on_every_parameter(dtype):
+    """The checks are the C++ operator's (csrc/golu.cpp); golu.check_params mirrors them for the
+    paths where the operator does not run (the reference, inductor's decomposition). Over a grid
+    around every bound, both accept the same parameters and refuse the rest for the same reason
+    (torch.ops.golu_mm.golu(x, 1e38, 1, 1) returned inf where golu() refused)."""
+    from golu_mm.ops.golu import check_params, largest_alpha, largest_beta
+    compute = torch.float64 if dtype == torch.float64 else torch.float32
+    info = torch.finfo(compute)
+    values = [0.0, info.tiny / 2, info.tiny, 1e-30, 0.5, 1.0, 3.0, 1e30, info.max, math.inf,
+              -1.0, math.nan, largest_beta(compute) * 0.99, largest_beta(compute) * 1.01]
+    cases = [(a, b, g) for a in values for b in values for g in (0.0, 1e-30, 1.0, 7.0, info.max)]
+    for beta, gamma in [(1.0, 1.0), (0.01, 3.0), (largest_beta(compute) * 0.9, 1e-3)]:
+        bound = largest_alpha(beta, gamma, compute)
+        cases += [(bound * 0.999, beta, gamma), (bound * 1.001, beta, gamma)]
+    x = torch.ones(1, dtype=dtype)
+    disagree = []
+    for params in cases:
+        python = _refusal(lambda: check_params(*params, dtype))
+        operator = _refusal(lambda: torch.ops.golu_mm.golu(x, *params))
+        if python != operator:
+            disagree.append((params, python, operator))
+    assert not disagree, disagree[:5]
+    refused = {_refusal(lambda: check_params(*params, dtype)) for params in cases}
+    assert refused >= {None, 'alpha', 'beta', 'alpha*beta*gamma'}, refused
