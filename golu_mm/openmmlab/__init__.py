@@ -1,18 +1,16 @@
 """OpenMMLab integration, loaded by an explicit import (``import golu_mm`` stays torch-only):
 
 - importing this package registers ``GoLU`` (and ``Mish``) in mmengine's root MODELS registry, so
-  ``dict(type='GoLU')`` works as any ``act_cfg``, in ``ConvModule`` and from every scope, and
-  allow-lists what mmengine checkpoints hold for torch's ``weights_only`` loading (checkpoint);
+  ``dict(type='GoLU')`` works as any ``act_cfg``, in ``ConvModule`` and from every scope;
 - ``golu_mm.openmmlab.mmdet_models`` / ``mmseg_models`` / ``mmpretrain_models`` add the ``Act*``
   backbones and heads of each codebase (``mmseg_datasets`` the COCO-VOC dataset): the modules a
   config names in ``custom_imports`` (the mmdet ``projects/`` way), so the configs also run with
-  each codebase's own tools;
+  each codebase's own tools; importing one also makes mmengine load checkpoints safely
+  (safe_load.allow_mmengine_checkpoints: weights_only with an allow-list);
 - ``ActivationMetaHook`` (activation_record) records the model's activations in its checkpoints
   and refuses to load a checkpoint trained with others.
 """
 from .activations import register_activations
-from .checkpoint import allow_mmengine_checkpoints
 from .activation_record import ActivationMetaHook  # noqa: F401 (registers the hook)
 
 register_activations()
-allow_mmengine_checkpoints()

@@ -27,6 +27,7 @@ from torch import Tensor
 from ..nn.fused_blocks import FusedBlockMixin
 from .act_cfg import RELU, ActCfgMixin, ResNetActCfgMixin
 from .registration import register
+from .safe_load import allow_mmengine_checkpoints
 
 
 class FusedBasicBlock(FusedBlockMixin, BasicBlock):
@@ -145,3 +146,6 @@ class ActHourglassNet(ActCfgMixin, HourglassNet):
 @register(MODELS)
 class ActSSDVGG(ActCfgMixin, SSDVGG):
     """mmdet's SSDVGG with `act_cfg` after every conv of the VGG body."""
+
+
+allow_mmengine_checkpoints()  # configs import this module: upstream's tools load safely too

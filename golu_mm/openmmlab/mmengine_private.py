@@ -46,6 +46,11 @@ def route_checkpoint_loading(local: Callable, http: Callable,
     _checkpoint.load_from_http = http
 
 
+def local_loader() -> Callable:
+    """The function mmengine loads local checkpoint files with (``load_from_local``)."""
+    return _checkpoint.load_from_local
+
+
 def mmengine_home() -> str:
     """Where mmengine keeps the files its model lists name (``_get_mmengine_home``)."""
     return _checkpoint._get_mmengine_home()

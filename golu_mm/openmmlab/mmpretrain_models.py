@@ -15,6 +15,7 @@ from mmpretrain.registry import MODELS
 from ..nn.fused_blocks import FusedBlockMixin
 from .act_cfg import ActCfgMixin, ResNetActCfgMixin
 from .registration import register
+from .safe_load import allow_mmengine_checkpoints
 
 
 class FusedBasicBlock(FusedBlockMixin, BasicBlock):
@@ -128,3 +129,6 @@ class ActConformer(ActCfgMixin, Conformer):
 @register(MODELS)
 class ActRepMLPNet(ActCfgMixin, RepMLPNet):
     """mmpretrain's RepMLPNet with `act_cfg` at the ReLUs of its units (their FFNs and stem)."""
+
+
+allow_mmengine_checkpoints()  # configs import this module: upstream's tools load safely too

@@ -10,6 +10,7 @@ from mmseg.registry import MODELS
 from ..nn.fused_blocks import FusedBlockMixin
 from .act_cfg import ActCfgMixin, ResNetActCfgMixin
 from .registration import register
+from .safe_load import allow_mmengine_checkpoints
 
 
 class FusedBasicBlock(FusedBlockMixin, BasicBlock):
@@ -75,3 +76,6 @@ class ActHRNet(ActCfgMixin, HRNet):
 class ActMobileNetV3(ActCfgMixin, MobileNetV3):
     """mmseg's MobileNetV3 with `act_cfg` in place of its ReLUs (the early layers of its
     architecture table); its HSwish layers and the ReLUs of its SE gates stay as upstream."""
+
+
+allow_mmengine_checkpoints()  # configs import this module: upstream's tools load safely too

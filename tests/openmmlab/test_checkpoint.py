@@ -8,8 +8,8 @@ import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner import load_checkpoint
 
-import golu_mm.openmmlab  # noqa: F401  (allow-lists what mmengine checkpoints need)
-from golu_mm.openmmlab.checkpoint import safe_load
+import golu_mm.openmmlab.mmdet_models  # noqa: F401  (what a config imports: safe loading on)
+from golu_mm.openmmlab.safe_load import safe_load
 
 # Both loading paths on this torch: its own weights_only allow-list where it has one (>= 2.4),
 # and the restricted unpickler (what torch < 2.4 gets), forced here by hiding the allow-list.
@@ -129,3 +129,22 @@ def test_open_mmlab_names_of_local_files_load_safely_too(tmp_path, monkeypatch, 
         _load_checkpoint('openmmlab://evilnet')
     with pytest.raises(KeyError, match='nonet'):
         _load_checkpoint('open-mmlab://nonet')
+
+
+def test_safe_loading_is_switched_on_where_needed_and_only_there():
+    """Importing golu_mm.openmmlab changes nothing in mmengine's checkpoint loading; importing
+    the adapters a config names (so upstream's tools load safely) or reading a checkpoint does."""
+    import subprocess
+    import sys
+    probe = ('import sys\n'
+             'from mmengine.runner import checkpoint as c\n'
+             'import golu_mm.openmmlab\n'
+             'print(c.load_from_local.__module__)\n'
+             'import importlib; importlib.import_module(sys.argv[1])\n'
+             'print(c.load_from_local.__module__)\n')
+    for module in ('golu_mm.openmmlab.mmseg_models', 'golu_mm.openmmlab.checkpoint'):
+        out = subprocess.run([sys.executable, '-c', probe, module], capture_output=True,
+                             text=True, timeout=300, check=True).stdout.split()
+        expected = 'golu_mm.openmmlab.safe_load' if module.endswith('models') else \
+            'mmengine.runner.checkpoint'
+        assert out == ['mmengine.runner.checkpoint', expected], (module, out)

@@ -1,0 +1,193 @@
+"""Loading checkpoints safely on every supported torch: with ``weights_only=True`` (torch's
+default from 2.6, asked for explicitly here) and an allow-list (torch >= 2.4), or on older torch
+through a restricted unpickler that allows the same and nothing else.
+
+mmengine 0.10.7 calls ``torch.load`` without ``weights_only``, and its checkpoints hold a few
+non-tensor objects: the MessageHub's HistoryBuffers, the numpy arrays and scalars inside them,
+and references to HistoryBuffer's statistics methods, which pickle as ``getattr(HistoryBuffer,
+'mean')``. Rather than disabling ``weights_only`` for everything (TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1
+lets any checkpoint file run code), allow-list exactly those: HistoryBuffer, the numpy types, and
+in place of ``getattr`` a function that only resolves HistoryBuffer's statistics methods. A
+checkpoint asking for anything else still fails to load.
+
+allow_mmengine_checkpoints() also routes mmengine's own loaders (local files, URLs, the model-zoo
+schemes, s3://, petrel://, pavi://) through safe_load. It is called where mmengine may load a
+checkpoint: when a config's adapters are imported ({mmdet,mmseg,mmpretrain}_models, so upstream's
+tools load safely too) and by golu_mm's runner; importing golu_mm.openmmlab alone changes nothing
+in mmengine.
+"""
+import _compat_pickle
+import codecs
+import collections
+import io
+import os
+import os.path as osp
+import pickle
+import tempfile
+import types
+import urllib.parse
+
+import numpy as np
+import torch
+from mmengine.logging import HistoryBuffer
+
+from .mmengine_private import (OBJECT_STORAGE, OPENMMLAB, local_loader, mmengine_home,
+                               route_checkpoint_loading)
+
+
+def history_buffer_method(owner, name):
+    """``getattr`` restricted to what HistoryBuffer pickles: its statistics methods."""
+    if owner is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'checkpoint asks for getattr({owner!r}, {name!r}); golu_mm only allows '
+        f'HistoryBuffer statistics methods {sorted(HistoryBuffer._statistics_methods)}')
+
+
+def _numpy_globals() -> list:
+    multiarray = np._core if int(np.__version__.split('.')[0]) >= 2 else np.core  # renamed in 2.0
+    dtypes = {type(np.dtype(t)) for t in (np.float64, np.float32, np.float16, np.int64, np.int32,
+                                          np.int16, np.int8, np.uint8, np.bool_)}
+    return [multiarray.multiarray._reconstruct, multiarray.multiarray.scalar, np.ndarray,
+            np.dtype, *dtypes]
+
+
+def _allowed_globals() -> dict:
+    """(module, name) -> object: what a checkpoint may name besides torch's tensor rebuilding."""
+    HistoryBuffer()  # fills the class-level registry of statistics methods
+    allowed = {(obj.__module__, obj.__name__): obj for obj in [HistoryBuffer, *_numpy_globals()]}
+    allowed[('builtins', 'getattr')] = history_buffer_method
+    return allowed
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """For torch without an extensible weights_only allow-list (< 2.4): torch's tensor and
+    storage rebuilding, OrderedDict, torch.Size, and _allowed_globals(); anything else refused."""
+    TORCH = {('torch._utils', name) for name in ('_rebuild_tensor', '_rebuild_tensor_v2',
+                                                 '_rebuild_parameter', '_rebuild_parameter_with_state')}
+
+    def find_class(self, module, name):
+        # protocol-2 pickles (torch.save's) name Python 2 modules: map them as pickle does
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        if (module, name) == ('_codecs', 'encode'):  # how numpy's bytes are pickled: no code
+            return codecs.encode
+        if (module, name) in self.TORCH or (module == 'torch' and name.endswith('Storage')):
+            return super().find_class(module, name)
+        if (module, name) in (('collections', 'OrderedDict'), ('torch', 'Size')):
+            return {'OrderedDict': collections.OrderedDict, 'Size': torch.Size}[name]
+        allowed = _ALLOWED.get((module, name))
+        if allowed is None:
+            raise pickle.UnpicklingError(
+                f'checkpoint asks for {module}.{name}, which golu_mm does not allow in a '
+                'checkpoint (it could run code); weights, mmengine metadata and numpy values load')
+        return allowed
+
+
+def _restricted_load(file, **kwargs):
+    return _RestrictedUnpickler(file, **kwargs).load()
+
+
+_RESTRICTED_PICKLE = types.SimpleNamespace(
+    __name__='golu_mm_restricted_pickle', Unpickler=_RestrictedUnpickler, load=_restricted_load,
+    UnpicklingError=pickle.UnpicklingError)
+_ALLOWED = {}
+
+
+def safe_load(filename, map_location=None):
+    """torch.load that runs no code from the file, on every supported torch."""
+    if hasattr(torch.serialization, 'add_safe_globals'):
+        return torch.load(filename, map_location=map_location, weights_only=True)
+    return torch.load(filename, map_location=map_location, pickle_module=_RESTRICTED_PICKLE)
+
+
+def load_from_local(filename, map_location=None):
+    """mmengine's loader for local files (tools/test.py's checkpoint, load_from, resume, a
+    backbone's Pretrained init), loading through safe_load."""
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    return safe_load(filename, map_location)
+
+
+def _download(url: str, model_dir=None, progress=False) -> str:
+    """url's file in model_dir (default: torch hub's checkpoints directory, where mmengine keeps
+    them), downloaded unless it is there."""
+    model_dir = model_dir or osp.join(torch.hub.get_dir(), 'checkpoints')
+    os.makedirs(model_dir, exist_ok=True)
+    path = osp.join(model_dir, osp.basename(urllib.parse.urlparse(url).path))
+    if not osp.exists(path):
+        torch.hub.download_url_to_file(url, path, progress=progress)
+    return path
+
+
+def load_from_http(filename, map_location=None, model_dir=None, progress=False):
+    """mmengine's loader for http(s) URLs, which torchvision:// and open-mmlab:// resolve to
+    (mmengine's own loads them with weights_only=False, on every torch): downloaded by rank 0
+    first in a distributed run, loaded through safe_load."""
+    from mmengine.dist import get_dist_info
+    rank, world_size = get_dist_info()
+    if rank == 0:
+        path = _download(filename, model_dir, progress)
+    if world_size > 1:
+        torch.distributed.barrier()
+        if rank > 0:
+            path = _download(filename, model_dir, progress)
+    return safe_load(path, map_location)
+
+
+def load_from_object_storage(filename, map_location=None, backend='petrel'):
+    """mmengine's loader for s3:// and petrel:// paths (its petrel file backend fetches the
+    bytes), loading them through safe_load."""
+    from mmengine.fileio import get_file_backend
+    file_backend = get_file_backend(filename, backend_args={'backend': backend})
+    with io.BytesIO(file_backend.get(filename)) as buffer:
+        return safe_load(buffer, map_location)
+
+
+def load_from_pavi(filename, map_location=None):
+    """mmengine's loader for pavi:// model-cloud names, loading the download through safe_load."""
+    try:
+        from pavi import modelcloud
+    except ImportError:
+        raise ImportError(f'loading {filename} needs the pavi package (pip install pavi)')
+    model = modelcloud.get(filename[len('pavi://'):])
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        path = osp.join(tmp_dir, model.name)
+        model.download(path)
+        return safe_load(path, map_location)
+
+
+def load_from_openmmlab(filename, map_location=None):
+    """mmengine's loader for open-mmlab:// names: a name listed with a URL loads through
+    load_from_http, one listed with a file in mmengine's home through safe_load (mmengine's own
+    torch.loads that file without weights_only)."""
+    entry = openmmlab_entry(filename)
+    if entry.startswith(('http://', 'https://')):
+        return load_from_http(entry, map_location)
+    return load_from_local(osp.join(mmengine_home(), entry), map_location)
+
+
+def allow_mmengine_checkpoints() -> None:
+    """Allow-list what mmengine checkpoints hold, and load every checkpoint mmengine reads (local
+    files, URLs, torchvision:// and the other model-zoo schemes, s3://, petrel://, pavi://)
+    through safe_load. Nothing to do where that is already so. Replacing mmengine's own loaders
+    takes its registry's force=True: the one registration golu_mm forces, on purpose."""
+    if local_loader() is load_from_local:
+        return
+    _ALLOWED.update(_allowed_globals())
+    if hasattr(torch.serialization, 'add_safe_globals'):
+        torch.serialization.add_safe_globals(
+            [HistoryBuffer, (history_buffer_method, 'builtins.getattr'), *_numpy_globals()])
+    route_checkpoint_loading(load_from_local, load_from_http, {
+        OBJECT_STORAGE: load_from_object_storage, OPENMMLAB: load_from_openmmlab,
+        ('pavi://',): load_from_pavi})
+
+def openmmlab_entry(filename: str) -> str:
+    """What mmengine's model list gives for an open-mmlab:// name (deprecated names followed): a
+    URL, or a file relative to mmengine's home. KeyError for a name it does not list."""
+    from mmengine.runner import checkpoint as ckpt
+    name = filename.partition('://')[2]
+    name = ckpt.get_deprecated_model_names().get(name, name)
+    return ckpt.get_external_models()[name]
