@@ -28,5 +28,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    from golu_mm.openmmlab.apis import run_tool
+    from golu_mm.cli import run_tool
     run_tool(main)

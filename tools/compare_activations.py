@@ -104,8 +104,8 @@ def stages(args):
 def check_fair(args) -> None:
     from mmengine import Config
 
-    from golu_mm.openmmlab.config_checks import (ConfigError, from_scratch_problems,
-                                                 merge_options, parse_options)
+    from golu_mm.openmmlab.config_options import ConfigError, merge_options, parse_options
+    from golu_mm.openmmlab.preflight import from_scratch_problems
     merged = merge_options(Config.fromfile(args.config), parse_options(args.cfg_options))
     problems = from_scratch_problems(merged)
     if problems:
@@ -171,5 +171,5 @@ def report(runs, root):
 
 
 if __name__ == '__main__':
-    from golu_mm.openmmlab.apis import run_tool
+    from golu_mm.cli import run_tool
     run_tool(main)

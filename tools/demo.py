@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from golu_mm.analysis import plot_activation_distributions, plot_activation_functions  # noqa
 from golu_mm.data import config_options, generate, generate_classification  # noqa: E402
+from golu_mm.cli import run_tool  # noqa: E402
 from golu_mm.openmmlab import apis  # noqa: E402
 
 TASKS = {
@@ -164,4 +165,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    apis.run_tool(main)
+    run_tool(main)

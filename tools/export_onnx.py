@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from golu_mm.openmmlab import apis  # noqa: E402
-from golu_mm.openmmlab.config_checks import add_cfg_options_argument  # noqa: E402
+from golu_mm.cli import run_tool  # noqa: E402
+from golu_mm.openmmlab.tool_arguments import (  # noqa: E402
+    add_allow_activation_mismatch_argument, add_cfg_options_argument)
 
 
 def main(argv=None):
@@ -27,7 +28,7 @@ def main(argv=None):
     parser.add_argument('--dynamic', action='store_true', help='dynamic batch, height, width')
     parser.add_argument('--image', help='image to compare on (default: a synthetic scene)')
     add_cfg_options_argument(parser)
-    apis.add_allow_activation_mismatch_argument(parser)
+    add_allow_activation_mismatch_argument(parser)
     args = parser.parse_args(argv)
     from golu_mm.openmmlab.onnx_export import export
     result = export(args.config, args.out, args.checkpoint, tuple(args.shape), args.opset,
@@ -46,4 +47,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    apis.run_tool(main)
+    run_tool(main)

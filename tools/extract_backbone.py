@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from golu_mm.openmmlab import apis  # noqa: E402
+from golu_mm.cli import run_tool  # noqa: E402
 from golu_mm.openmmlab.pretrained import extract_backbone  # noqa: E402
 
 
@@ -28,4 +28,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    apis.run_tool(main)
+    run_tool(main)

@@ -10,11 +10,13 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from golu_mm.cli import run_tool  # noqa: E402
 from golu_mm.openmmlab import apis  # noqa: E402
+from golu_mm.openmmlab.tool_arguments import tool_arguments  # noqa: E402
 
 
 def main(argv=None):
-    args = apis.tool_arguments(argparse.ArgumentParser(description=__doc__), 'train', argv)
+    args = tool_arguments(argparse.ArgumentParser(description=__doc__), 'train', argv)
     apis.train(args.config, work_dir=args.work_dir, resume=args.resume, amp=args.amp,
                cfg_options=args.cfg_options, launcher=args.launcher,
                non_strict=args.non_strict,
@@ -23,4 +25,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    apis.run_tool(main)
+    run_tool(main)

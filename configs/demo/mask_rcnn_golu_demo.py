@@ -8,7 +8,7 @@ data_root = 'data/synthetic/'
 image_size = 128
 max_iters = 600
 # The schedule below is written for 600 iterations; train_cfg.max_iters=N (tools/demo.py --iters N)
-# rescales it, warm-up included, so that it always ends annealed (golu_mm.openmmlab.config_checks).
+# rescales it, warm-up included, so that it always ends annealed (golu_mm.openmmlab.schedule).
 schedule_follows_max_iters = True
 import golu_mm.data as _data  # noqa: E402 (a module: mmengine keeps it out of the config)
 

@@ -5,7 +5,7 @@ _base_ = '../pretrain/resnet50_golu_in1k.py'
 
 data_root = 'data/synthetic_cls/'
 max_iters = 2000
-# Written for 2000 iterations; train_cfg.max_iters=N rescales it (golu_mm.openmmlab.config_checks).
+# Written for 2000 iterations; train_cfg.max_iters=N rescales it (golu_mm.openmmlab.schedule).
 schedule_follows_max_iters = True
 import golu_mm.data as _data  # noqa: E402 (a module: mmengine keeps it out of the config)
 

@@ -27,6 +27,7 @@ from torch import nn
 
 from ..nn.activations import ACTIVATIONS as COMPARED
 from .checkpoint import CheckpointError
+from .config_walk import config_items, dotted
 from .registration import register
 
 META_KEY = 'activations'
@@ -75,15 +76,13 @@ def component_act_cfgs(model_cfg: dict) -> Dict[str, str]:
     """{'backbone': 'GoLU', 'roi_head.bbox_head': 'ReLU', ...}: the act_cfg type of every
     component of a model config (a dict with a type) that sets one, by attribute path."""
     found = {}
-
-    def walk(node, path):
-        act = node.get('act_cfg')
-        if path and 'type' in node and isinstance(act, dict) and act.get('type'):
-            found[path] = act['type'] if isinstance(act['type'], str) else act['type'].__name__
-        for key, value in node.items():
-            if isinstance(value, dict) and key not in _SETTINGS:
-                walk(value, f'{path}.{key}' if path else key)
-    walk(dict(model_cfg), '')
+    for path, act, parent in config_items(dict(model_cfg)):
+        component = path[:-1]
+        if (path[-1] == 'act_cfg' and component and 'type' in parent and isinstance(act, dict)
+                and act.get('type') and all(isinstance(p, str) and p not in _SETTINGS
+                                            for p in component)):
+            found[dotted(component)] = act['type'] if isinstance(act['type'], str) \
+                else act['type'].__name__
     return found
 
 

@@ -5,10 +5,7 @@ import importlib
 import os
 import os.path as osp
 import subprocess
-import sys
-import tempfile
-import traceback
-from typing import Callable, Optional, Sequence
+from typing import Optional
 
 import numpy as np
 import torch
@@ -16,9 +13,10 @@ from mmengine.config import Config
 
 from .activation_record import ALLOW_KEY, allowing_mismatch
 from .runner import CheckedRunner
-from .config_checks import (ConfigError, add_cfg_options_argument, announce_downloads,
-                            check_data_files, check_mmcv_cuda_ops, check_train_cfg,
-                            fit_schedule_to_length, merge_options)
+from .config_options import ConfigError, merge_options
+from .config_walk import config_items
+from .preflight import announce_downloads, check_data_files, check_mmcv_cuda_ops
+from .schedule import check_train_cfg, fit_schedule_to_length
 
 CODEBASES = ('mmdet', 'mmseg', 'mmpretrain')
 
@@ -43,14 +41,9 @@ def model_registry(scope: str):
 
 def replace_sync_bn(node):
     """Every SyncBN in a config tree becomes BN (SyncBN needs CUDA and a process group)."""
-    if isinstance(node, dict):
-        if node.get('type') == 'SyncBN':
-            node['type'] = 'BN'
-        for value in node.values():
-            replace_sync_bn(value)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            replace_sync_bn(value)
+    for path, value, parent in config_items(node):
+        if path[-1] == 'type' and value == 'SyncBN':
+            parent['type'] = 'BN'
     return node
 
 
@@ -280,69 +273,3 @@ def image_tensor(image, model) -> torch.Tensor:
     with torch.no_grad():
         return model.data_preprocessor({'inputs': [tensor], 'data_samples': None},
                                        False)['inputs']
-
-
-def add_allow_activation_mismatch_argument(parser) -> None:
-    parser.add_argument('--allow-activation-mismatch', action='store_true',
-                        help='load a checkpoint trained with other activations than the model '
-                             '(refused by default; a file without a record counts as ReLU), '
-                             'with a warning')
-
-
-def tool_arguments(parser, kind: str, argv: Optional[Sequence[str]] = None):
-    """The command-line conventions of mmdet's and mmseg's tools."""
-    parser.add_argument('config', help='config file')
-    if kind == 'test':
-        parser.add_argument('checkpoint', help='checkpoint file')
-        parser.add_argument('--out', help='mmdet, mmpretrain: results pickle; mmseg: directory of predictions')
-        parser.add_argument('--show-dir', help='directory to save drawn predictions')
-        parser.add_argument('--show', action='store_true', help='display each prediction')
-        parser.add_argument('--wait-time', type=float, default=2,
-                            help='seconds each prediction is shown (--show)')
-        parser.add_argument('--tta', action='store_true',
-                            help='test-time augmentation: the config\'s tta_model and '
-                                 'tta_pipeline')
-    parser.add_argument('--work-dir', help='where logs and checkpoints go')
-    if kind == 'train':
-        parser.add_argument('--resume', nargs='?', type=str, const='auto',
-                            help='resume from the latest readable checkpoint in the work dir, or '
-                                 'from the given checkpoint')
-        parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
-        parser.add_argument('--auto-scale-lr', action='store_true',
-                            help='scale the learning rate to the actual batch size '
-                                 '(auto_scale_lr.base_batch_size in the config)')
-    if kind in ('train', 'test'):
-        parser.add_argument('--non-strict', action='store_true',
-                            help='load a checkpoint whose keys or shapes do not match the model '
-                                 '(refused by default), with a warning')
-        add_allow_activation_mismatch_argument(parser)
-    add_cfg_options_argument(parser)
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
-
-
-TRACEBACK_ENV = 'GOLU_MM_TRACEBACK'
-
-
-def run_tool(main: Callable, argv: Optional[Sequence[str]] = None):
-    """Run a tool's main(argv); an error ends it with one short message as the last thing printed
-    (after mmengine's config dump and logs), the traceback saved to a file it names. Set
-    GOLU_MM_TRACEBACK=1 to get the traceback printed instead."""
-    try:
-        return main(argv)
-    except Exception as exc:  # noqa: BLE001 (reported, exit code 1)
-        if os.environ.get(TRACEBACK_ENV, '0') not in ('', '0'):
-            raise
-        fd, path = tempfile.mkstemp(prefix='golu_mm_error_', suffix='.log')
-        with os.fdopen(fd, 'w') as f:
-            traceback.print_exc(file=f)
-        message = str(exc).strip() or type(exc).__name__
-        if len(message) > 1200:
-            message = message[:1200] + ' ...'
-        sys.stdout.flush()
-        print(f'\nerror: {type(exc).__name__}: {message}\n(traceback in {path}; '
-              f'{TRACEBACK_ENV}=1 prints it)', file=sys.stderr)
-        sys.exit(1)

@@ -11,7 +11,7 @@ from torch import nn
 
 from .activation_record import act_cfg_reach
 from .act_cfg import ResNetActCfgMixin
-from .config_checks import accepted_arguments
+from .config_options import accepted_arguments
 
 SCOPES = ('mmdet', 'mmseg', 'mmpretrain')
 ADAPTERS = {'mmdet': 'mmdet_models', 'mmseg': 'mmseg_models', 'mmpretrain': 'mmpretrain_models'}

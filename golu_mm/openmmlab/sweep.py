@@ -74,7 +74,7 @@ class Run:
 def activation_options(cfg, activation: str) -> List[str]:
     """--cfg-options setting `activation` at every act_cfg of the model that uses the config's
     declared (top-level) act_cfg type: the backbone only, or the whole model."""
-    from .config_checks import act_cfg_paths
+    from .config_options import act_cfg_paths
     if cfg.get('act_cfg', {}).get('type') is None:
         raise ValueError('the config declares no top-level act_cfg (see configs/*_golu.py)')
     return [f'{key}.type={activation}' for key in ['act_cfg'] + act_cfg_paths(cfg)]

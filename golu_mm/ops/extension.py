@@ -9,8 +9,6 @@ import os
 import warnings
 from typing import Optional
 
-import torch
-
 from .torch_compat import has_kernel, is_compiling
 
 __all__ = ['load_error', 'backends', 'cpu_isa', 'uses_extension', 'FORCE_REFERENCE_ENV', 'CPU_ISA_ENV']

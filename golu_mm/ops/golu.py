@@ -247,7 +247,7 @@ torch_compat.mark_constant_result(_let_inductor_fuse)
 
 def _register_operator() -> None:
     """Fake kernels and vmap rules for torch.ops.golu_mm.{golu,golu_backward,golu_second} (their
-    autograd is C++: csrc/autograd.cpp); golu's decomposition into standard operators (the
+    autograd is C++: csrc/golu_autograd.cpp); golu's decomposition into standard operators (the
     reference), which torch.onnx's exporter applies."""
     torch_compat.register_decomposition(torch.ops.golu_mm.golu.default)(reference.golu_forward)
 

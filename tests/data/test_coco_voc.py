@@ -177,6 +177,16 @@ def test_command_line(coco, tmp_path):
                           str(tmp_path / 'nowhere'), str(tmp_path / 'voc2')], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and 'instances_train2017.json does not exist' in bad.stderr
+    # without OpenMMLab importable (None in sys.modules: ImportError), the same short error
+    blocked = ('import runpy, sys\n'
+               'sys.modules.update(dict.fromkeys(("mmengine", "mmcv", "mmdet", "mmseg"), None))\n'
+               'sys.argv = ["coco_voc.py"] + sys.argv[1:]\n'
+               'runpy.run_path("tools/dataset_converters/coco_voc.py", run_name="__main__")\n')
+    bare = subprocess.run([sys.executable, '-c', blocked, str(tmp_path / 'nowhere'),
+                           str(tmp_path / 'voc3')], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert bare.returncode == 1 and 'instances_train2017.json does not exist' in bare.stderr, \
+        bare.stderr[-2000:]
 
 
 def test_rle_of_another_size_is_an_error_naming_the_annotation():

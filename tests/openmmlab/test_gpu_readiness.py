@@ -8,7 +8,8 @@ import torch
 from mmengine.config import Config
 
 from golu_mm.openmmlab import apis
-from golu_mm.openmmlab.config_checks import ConfigError, check_mmcv_cuda_ops, mmcv_ops_in
+from golu_mm.openmmlab.config_options import ConfigError
+from golu_mm.openmmlab.preflight import check_mmcv_cuda_ops, mmcv_ops_in
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -97,7 +97,7 @@ def test_a_stale_run_stops_the_sweep_before_anything_trains(tmp_path, monkeypatc
 
 
 def test_from_scratch_sweep_with_frozen_batch_norm_is_refused(tmp_path, monkeypatch):
-    from golu_mm.openmmlab.config_checks import ConfigError
+    from golu_mm.openmmlab.config_options import ConfigError
     from golu_mm.openmmlab import sweep
     tool = load_tool()
     monkeypatch.setattr(sweep, 'run_here', lambda *a, **k: pytest.fail('trained'))

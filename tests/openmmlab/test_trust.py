@@ -18,8 +18,10 @@ from golu_mm.openmmlab import mmseg_models as seg
 from golu_mm.openmmlab import apis
 from golu_mm.openmmlab.checkpoint import (UnreadableCheckpointError, checkpoints_newest_first,
                                          mismatch, read_checkpoint)
-from golu_mm.openmmlab.config_checks import (ConfigError, check_annotation_file,
-                                             unknown_option_keys)
+from golu_mm.openmmlab import preflight
+from golu_mm.openmmlab.config_options import ConfigError, unknown_option_keys
+from golu_mm.openmmlab.preflight import check_annotation_file
+from golu_mm.openmmlab.tool_arguments import tool_arguments
 
 CONTEXT_BLOCK = [dict(cfg=dict(type='ContextBlock', ratio=1. / 16),
                       stages=(False, True, True, True), position='after_conv3')]
@@ -80,7 +82,7 @@ def test_demo_schedule_follows_max_iters(config, max_iters):
 
 def test_cfg_options_must_be_key_value(capsys):
     with pytest.raises(SystemExit) as exc:
-        apis.tool_arguments(__import__('argparse').ArgumentParser(), 'train',
+        tool_arguments(__import__('argparse').ArgumentParser(), 'train',
                             ['cfg.py', '--cfg-options', 'garbage'])
     assert exc.value.code == 2
     assert "takes KEY=VALUE items, got 'garbage'" in capsys.readouterr().err
@@ -226,15 +228,15 @@ def test_image_tensor_is_what_the_preprocessor_feeds(tmp_path):
 
 def test_option_values_keep_their_spaces_and_need_a_value(capsys):
     import argparse
-    args = apis.tool_arguments(argparse.ArgumentParser(), 'train', [
+    args = tool_arguments(argparse.ArgumentParser(), 'train', [
         'c.py', '--cfg-options', 'load_from=/work dir/a b.pth', 'x=1,2', 'y=[a, b]', 'z=None'])
     assert args.cfg_options == {'load_from': '/work dir/a b.pth', 'x': [1, 2], 'y': ['a', 'b'],
                                 'z': None}
     with pytest.raises(SystemExit):
-        apis.tool_arguments(argparse.ArgumentParser(), 'train',
+        tool_arguments(argparse.ArgumentParser(), 'train',
                             ['c.py', '--cfg-options', 'param_scheduler.7.end='])
     assert 'param_scheduler.7.end: no value after "="' in capsys.readouterr().err
-    from golu_mm.openmmlab.config_checks import parse_options  # the sweep's parser: same rules
+    from golu_mm.openmmlab.config_options import parse_options  # the sweep's parser: same rules
     assert parse_options(['load_from=/work dir/a b.pth']) == {'load_from': '/work dir/a b.pth'}
     with pytest.raises(ConfigError, match='--cfg-options x: no value after "="'):
         parse_options(['x='])
@@ -295,7 +297,7 @@ def test_flipped_checkpoint_bytes_are_caught(tmp_path):
 def test_downloads_are_named_before_and_when_they_fail(monkeypatch, tmp_path, capsys):
     import urllib.error
 
-    from golu_mm.openmmlab.config_checks import announce_downloads
+    from golu_mm.openmmlab.preflight import announce_downloads
 
     def offline(*args, **kwargs):
         raise urllib.error.URLError('[Errno -2] Name or service not known')
@@ -322,18 +324,17 @@ def test_downloads_are_named_before_and_when_they_fail(monkeypatch, tmp_path, ca
 
 
 def test_annotation_files_need_cocos_keys_and_large_ones_are_parsed_once(tmp_path, monkeypatch):
-    from golu_mm.openmmlab import config_checks
     path = tmp_path / 'instances_val.json'
     path.write_text('{}')
     with pytest.raises(ConfigError, match=r"has no 'images', 'annotations', 'categories': not a "
                                           r'COCO instances file'):
-        check_annotation_file(str(path), config_checks.COCO_KEYS)
+        check_annotation_file(str(path), preflight.COCO_KEYS)
     cfg = apis.load_config('configs/demo/mask_rcnn_golu_demo.py', None, None, 'none')
-    assert all(keys == config_checks.COCO_KEYS for _, keys in config_checks.annotation_files(cfg))
+    assert all(keys == preflight.COCO_KEYS for _, keys in preflight.annotation_files(cfg))
     monkeypatch.setenv('GOLU_CACHE', str(tmp_path / 'cache'))
-    monkeypatch.setattr(config_checks, 'STAMPED_BYTES', 0)
+    monkeypatch.setattr(preflight, 'STAMPED_BYTES', 0)
     path.write_text(json.dumps({'images': [], 'annotations': [], 'categories': []}))
-    check_annotation_file(str(path), config_checks.COCO_KEYS)  # parsed, then stamped
+    check_annotation_file(str(path), preflight.COCO_KEYS)  # parsed, then stamped
 
     load = json.load
 
@@ -341,11 +342,11 @@ def test_annotation_files_need_cocos_keys_and_large_ones_are_parsed_once(tmp_pat
         if f.name == str(path):
             raise AssertionError('parsed again')
         return load(f)
-    monkeypatch.setattr(config_checks.json, 'load', no_parse)
-    check_annotation_file(str(path), config_checks.COCO_KEYS)
+    monkeypatch.setattr(preflight.json, 'load', no_parse)
+    check_annotation_file(str(path), preflight.COCO_KEYS)
     path.write_text(json.dumps({'images': [], 'annotations': [], 'categories': [1]}))
     with pytest.raises(AssertionError, match='parsed again'):  # another size: parsed again
-        check_annotation_file(str(path), config_checks.COCO_KEYS)
+        check_annotation_file(str(path), preflight.COCO_KEYS)
 
 
 def test_upstream_tool_options_set_what_upstream_sets():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from golu_mm.data.coco_voc import convert  # noqa: E402
-from golu_mm.openmmlab.apis import run_tool  # noqa: E402
+from golu_mm.cli import run_tool  # noqa: E402
 
 
 def main(argv=None):
