@@ -1,5 +1,7 @@
 """Property tests: the compiled operator agrees with the reference over random shapes, layouts,
 dtypes and parameters, keeps the input's layout, and is deterministic."""
+import math
+
 import pytest
 import torch
 
@@ -91,10 +93,13 @@ def test_channels_last_output_stays_channels_last(impl, device):
 
 def test_empty_and_zero_dim(impl, device):
     assert impl(torch.empty(0, 3, device=device)).shape == (0, 3)
-    x = torch.tensor(2.0, device=device, requires_grad=True)
+    x = torch.tensor(2.0, dtype=torch.float64, device=device, requires_grad=True)
     y = impl(x)
     y.backward()
-    assert y.dim() == 0 and torch.isfinite(x.grad)
+    u = math.exp(-2.0)
+    assert y.dim() == 0 and x.grad.dim() == 0
+    assert y.item() == pytest.approx(2 * math.exp(-u), rel=1e-14, abs=0)
+    assert x.grad.item() == pytest.approx(math.exp(-u) * (1 + 2 * u), rel=1e-14, abs=0)
 
 
 def test_large_tensor_splits_across_threads(impl):

@@ -45,6 +45,13 @@ def test_finite_inputs_give_finite_values_and_gradients(impl, device, dtype):
                    torch.linspace(-200, 200, 4001, dtype=torch.float64)]).to(dtype).to(device)
     y, dy = run(impl, x)
     assert torch.isfinite(y).all() and torch.isfinite(dy).all()
+    # where the gate is exactly 0 or 1 in every dtype, so are the values: GoLU(x) = 0 with slope
+    # 0 from x <= -1000 (exp(-exp(1000)) is 0), GoLU(x) = x with slope 1 from x >= 60
+    # (exp(-60) = 8.8e-27 is below half an ulp of 1 even in float64)
+    gone, linear = x <= -1000, x >= 60
+    assert gone.sum() >= 3 and linear.sum() >= 3
+    assert (y[gone] == 0).all() and (dy[gone] == 0).all()
+    assert torch.equal(y[linear], x[linear]) and (dy[linear] == 1).all()
 
 
 def test_nan_gradient_from_upstream_propagates(impl, device):
