@@ -5,7 +5,7 @@ import csv
 import math
 import statistics
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .plots import pyplot, save_figure
 
@@ -29,6 +29,19 @@ def aggregate(results: Sequence[dict], metrics: Sequence[str]) -> List[dict]:
     return rows
 
 
+def interval(values: Sequence[float]) -> Tuple[float, Optional[Tuple[float, float]]]:
+    """The mean of `values` (NaN for none) and its 95 % confidence interval (Student t; None
+    with fewer than two values)."""
+    if not values:
+        return math.nan, None
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return mean, None
+    from scipy import stats
+    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+    return mean, (mean - half, mean + half)
+
+
 def _values(results, activation, metric) -> Dict[int, float]:
     return {r['seed']: float(r['metrics'][metric]) for r in results
             if r['activation'] == activation and metric in r['metrics']}
@@ -46,12 +59,7 @@ def differences(results: Sequence[dict], metrics: Sequence[str]) -> List[dict]:
         for m in metrics:
             ref, ours = _values(results, activations[0], m), _values(results, act, m)
             paired = [ours[s] - ref[s] for s in sorted(set(ref) & set(ours))]
-            mean = statistics.fmean(paired) if paired else math.nan
-            ci = None
-            if len(paired) > 1:
-                half = (stats.t.ppf(0.975, len(paired) - 1) * statistics.stdev(paired)
-                        / math.sqrt(len(paired)))
-                ci = (mean - half, mean + half)
+            mean, ci = interval(paired)
             p = None
             a, b = list(ours.values()), list(ref.values())
             if len(a) > 1 and len(b) > 1 and (statistics.stdev(a) or statistics.stdev(b)):

@@ -8,9 +8,7 @@ import torch
 from torch import nn
 
 from ..nn.activations import ACTIVATIONS
-
-# the module classes of the table's activations (GoLU's included)
-ACTIVATION_MODULES = tuple(type(act.module()) for act in ACTIVATIONS.values())
+from .capture import capture_activations
 
 
 def pyplot():
@@ -57,26 +55,16 @@ def activation_outputs(model: nn.Module, inputs: torch.Tensor) -> Dict[str, torc
     """Outputs of every activation module of `model` for one forward pass, by module name
     (a module applied several times, like a ResNet block's relu, gets one entry per call; fused
     BN → GoLU nodes run unfused for it)."""
-    from ..nn import unfused
     outputs: Dict[str, torch.Tensor] = {}
-    handles = []
-    for name, module in model.named_modules():
-        if isinstance(module, ACTIVATION_MODULES):
-            def hook(_, __, out, name=name):
-                key, k = name, 1
-                while key in outputs:
-                    k += 1
-                    key = f'{name}#{k}'
-                outputs[key] = out.detach().flatten().float().cpu()
-            handles.append(module.register_forward_hook(hook))
-    try:
-        with torch.no_grad(), unfused(model):
-            model(inputs)
-    finally:
-        for h in handles:
-            h.remove()
-    if not outputs:
-        raise ValueError('the model has no activation modules to record')
+
+    def keep(name, out):
+        key, k = name, 1
+        while key in outputs:
+            k += 1
+            key = f'{name}#{k}'
+        outputs[key] = out.detach().flatten().float().cpu()
+    with torch.no_grad(), capture_activations(model, keep):
+        model(inputs)
     return outputs
 
 

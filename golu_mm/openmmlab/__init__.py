@@ -8,9 +8,11 @@
   each codebase's own tools; importing one also makes mmengine load checkpoints safely
   (safe_load.allow_mmengine_checkpoints: weights_only with an allow-list);
 - ``ActivationMetaHook`` (activation_record) records the model's activations in its checkpoints
-  and refuses to load a checkpoint trained with others.
+  and refuses to load a checkpoint trained with others; ``MechanismsHook`` (opt in) logs
+  activation variance and gradient norms per stage during training.
 """
 from .activations import register_activations
 from .activation_record import ActivationMetaHook  # noqa: F401 (registers the hook)
+from .mechanisms_hook import MechanismsHook  # noqa: F401 (registers the opt-in hook)
 
 register_activations()

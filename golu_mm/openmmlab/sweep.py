@@ -24,6 +24,7 @@ from ..jobs.local import Job, LocalPool, slots
 from ..jobs.records import (LOCAL, SLURM, hostname, process_start, read_job, read_json,
                             read_launch, write_job, write_json, write_launch)
 from ..jobs.state import DONE, PENDING, PLANNED, RunState, run_state
+from .run_analysis import link_analysis
 
 # The validation metrics the table reports, per codebase (the config's default_scope).
 METRICS = {'mmdet': ['coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP'],
@@ -212,6 +213,7 @@ def write_report(runs: Sequence[Run], root: Path, log=print) -> Dict[str, Path]:
                   or any(m not in r['metrics'] for m in metrics)]
     paths = write_table(aggregate(found, metrics), metrics, root, differences(found, metrics),
                         incomplete)
+    link_analysis(root)  # tools/analyze_activations.py's page, where it was written
     for stage, pre, name in [(main, False, 'curves.png')] + (
             [(pretrain, True, 'pretrain_curves.png')] if pretrain else []):
         curves = [{'activation': r.activation, 'seed': r.seed, 'records': read_scalars(r.run_dir)}

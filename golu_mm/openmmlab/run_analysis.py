@@ -1,0 +1,218 @@
+"""What tools/analyze_activations.py does: the mechanisms of golu_mm.analysis.mechanisms measured
+on trained runs (a sweep's finished runs, or config/checkpoint pairs) over the same validation
+batches (the config's val dataloader: test pipeline, no augmentation, in order), written as one
+report. Run directories are only read."""
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from mmengine.config import Config
+
+from ..analysis.capture import stage_of
+from ..analysis.mechanisms import (ActivationStats, filter_normalised_direction, gradient_flow,
+                                   loss_landscape, sharpness)
+from ..analysis.mechanisms_report import write_analysis
+from ..analysis.run_record import RESULT_FILE, SPEC_FILE, last_checkpoint, read_result, read_spec
+from .config_options import parse_options
+
+ANALYSIS_DIR, ANALYSIS_PAGE = 'analysis', 'analysis.md'
+
+
+@dataclass
+class TrainedRun:
+    name: str
+    config: str
+    checkpoint: str
+    options: Dict
+    activation: str
+    seed: int
+
+
+def finished_runs(work_dir) -> List[TrainedRun]:
+    """The finished (result.json 'finished') runs of a compare_activations.py work dir, not its
+    pretrainings; ValueError where there is none, naming where each run stands."""
+    work_dir = Path(work_dir)
+    if not work_dir.is_dir():
+        raise FileNotFoundError(f'{work_dir} is not a directory')
+    runs, others = [], []
+    for spec_file in sorted(work_dir.glob(f'*/{SPEC_FILE}')):
+        run_dir = spec_file.parent
+        result = read_result(run_dir) if (run_dir / RESULT_FILE).is_file() else None
+        checkpoint = last_checkpoint(run_dir)
+        if result is None or result.get('status') != 'finished' or checkpoint is None:
+            others.append(f'{run_dir.name} ({"no checkpoint" if result else "not finished"})')
+            continue
+        spec = read_spec(run_dir)
+        runs.append(TrainedRun(run_dir.name, spec['config'], str(checkpoint),
+                               parse_options(spec['options']), spec['activation'], spec['seed']))
+    if not runs:
+        raise ValueError(f'{work_dir} has no finished run to analyse'
+                         + (f': {", ".join(others)}' if others else
+                            ' (no run directory with a run.json: is it a compare_activations.py '
+                            'work dir?)'))
+    return runs
+
+
+def runs_from_pairs(pairs: Sequence[Tuple[str, str]]) -> List[TrainedRun]:
+    """Runs from (config, checkpoint) pairs: the activation is the config's (top-level act_cfg,
+    else the backbone's, else ReLU: upstream's), the seed its randomness.seed (else 0)."""
+    runs, seen = [], {}
+    for config, checkpoint in pairs:
+        cfg = Config.fromfile(config)
+        act = (cfg.get('act_cfg') or cfg.model.get('backbone', {}).get('act_cfg') or {})
+        activation = act.get('type', 'ReLU')
+        seed = (cfg.get('randomness') or {}).get('seed') or 0
+        name = f'{Path(config).stem}:{Path(checkpoint).name}'
+        if (activation, seed) in seen:
+            raise ValueError(f'{name} and {seen[activation, seed]} are both {activation} with seed '
+                             f'{seed}: give each run\'s config its own randomness.seed, so that '
+                             'runs pair by seed')
+        seen[activation, seed] = name
+        runs.append(TrainedRun(name, config, checkpoint, {}, activation, seed))
+    return runs
+
+
+def mm_loss(model, batch) -> torch.Tensor:
+    """The training loss of an OpenMMLab model on one dataloader batch (a copy: the data
+    preprocessor may change what it is given)."""
+    data = model.data_preprocessor(copy.deepcopy(batch), True)
+    loss, _ = model.parse_losses(model(**data, mode='loss'))
+    return loss
+
+
+def fixed_batches(cfg: Config, count: int) -> list:
+    """The first `count` batches of the config's val dataloader, in order, loaded once."""
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import Runner
+
+    from .apis import codebase_of
+    loader_cfg = copy.deepcopy(cfg.val_dataloader)
+    loader_cfg.update(num_workers=0, persistent_workers=False)
+    loader_cfg.sampler = dict(type='DefaultSampler', shuffle=False)
+    with DefaultScope.overwrite_default_scope(codebase_of(cfg)):
+        loader = Runner.build_dataloader(loader_cfg, seed=0)
+        batches = []
+        for batch in loader:
+            batches.append(batch)
+            if len(batches) == count:
+                break
+    if not batches:
+        raise ValueError('the config\'s val dataloader yields no batch')
+    return batches
+
+
+def _dataset_of(cfg: Config) -> str:
+    return json.dumps(cfg.val_dataloader.dataset.to_dict(), sort_keys=True, default=str)
+
+
+def _pooled(samples: List[float], size: int, seed: int) -> List[float]:
+    if len(samples) <= size:
+        return samples
+    keep = torch.randperm(len(samples), generator=torch.Generator().manual_seed(seed))[:size]
+    return [samples[i] for i in keep.tolist()]
+
+
+@dataclass
+class Settings:
+    batches: int = 2
+    points: int = 9
+    grid: int = 5
+    span: float = 1.0
+    radius: float = 0.25
+    direction_seed: int = 0
+
+
+def coefficients(span: float, points: int, radius: Optional[float] = None) -> List[float]:
+    """points evenly over [-span, span], with 0 and ±radius among them."""
+    values = [-span + 2 * span * i / (points - 1) for i in range(points)] if points > 1 else [0.0]
+    extra = [0.0] + ([radius, -radius] if radius else [])
+    return sorted({round(v, 12) for v in values + extra})
+
+
+def measure(run: TrainedRun, batches: list, settings: Settings, reference=None) -> dict:
+    """Every mechanism of one run; `reference` (the first run's parameter shapes) must match."""
+    from .apis import build_model
+    try:
+        model, cfg = build_model(run.config, run.checkpoint, cfg_options=run.options or None)
+    except Exception as exc:  # a missing file, another model, another activation record
+        raise type(exc)(f'run {run.name}: {exc}') from exc
+    shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
+    if reference is not None and shapes != reference:
+        differ = sorted(set(shapes.items()) ^ set(reference.items()))[:3]
+        raise ValueError(f'run {run.name} is another model than the first run (parameters '
+                         f'differ: {differ}): analyse runs of one config and dataset together')
+    stats = ActivationStats(model, grads=True)
+    gradients = gradient_flow(model, mm_loss, batches, stats)
+    layers = {name: {'stage': stage_of(name), **m.summary()} for name, m in stats.layers.items()}
+    samples = {stage: _pooled(sum((stats.layers[n].sample for n in names), []), 4096, 0)
+               for stage, names in stats.by_stage().items()}
+    one = filter_normalised_direction(model, settings.direction_seed)
+    two = filter_normalised_direction(model, settings.direction_seed + 1)
+    line = coefficients(settings.span, settings.points, settings.radius)
+    curve = loss_landscape(model, mm_loss, batches, [one], [(c,) for c in line])
+    grid = coefficients(settings.span, settings.grid)
+    surface = loss_landscape(model, mm_loss, batches, [one, two],
+                             [(a, b) for b in grid for a in grid])
+    return {'name': run.name, 'activation': run.activation, 'seed': run.seed,
+            'config': run.config, 'checkpoint': run.checkpoint, 'layers': layers,
+            'samples': samples, 'gradients': gradients,
+            'landscape_1d': {'coefficients': line, 'losses': curve},
+            'landscape_2d': {'coefficients': grid,
+                             'losses': [surface[i * len(grid):(i + 1) * len(grid)]
+                                        for i in range(len(grid))]},
+            'sharpness': sharpness(line, curve, settings.radius), '_shapes': shapes}
+
+
+def analyze(runs: Sequence[TrainedRun], out_dir, settings: Settings = Settings(),
+            log=print) -> Dict[str, Path]:
+    """Measure every run on the same batches and write the report to out_dir. Runs of different
+    datasets (val dataloaders) or models are refused, naming the run."""
+    from .apis import load_config
+    configs = [load_config(r.config, r.options or None, None, 'none') for r in runs]
+    for run, cfg in zip(runs[1:], configs[1:]):
+        if _dataset_of(cfg) != _dataset_of(configs[0]):
+            raise ValueError(f'run {run.name} evaluates another dataset than {runs[0].name} '
+                             '(their val_dataloader.dataset differ): analyse runs of one config '
+                             'and dataset together')
+    batches = fixed_batches(configs[0], settings.batches)
+    measured, reference = [], None
+    for run in runs:
+        log(f'[analyze] {run.name}: {run.activation}, seed {run.seed}')
+        result = measure(run, batches, settings, reference)
+        reference = result.pop('_shapes')
+        measured.append(result)
+    images = sum(len(b['inputs']) for b in batches)
+    page = {
+        'runs': ', '.join(r.name for r in runs),
+        'data': f'{len(batches)} batches ({images} images) of the val dataloader of '
+                f'{runs[0].config}, test pipeline, in order: the same for every run',
+        'activation outputs': 'measured with fused BN → GoLU nodes run unfused (the same values '
+                              'within float rounding)',
+        'model state': 'eval mode: batch norm uses the checkpoint\'s running statistics',
+        'gradient flow': 'L2 norm of the training loss\'s gradient per stage, for its weights '
+                         'and its activation outputs, mean over the batches',
+        'landscape': f'filter-normalised random directions (Li et al. 2018; seeds '
+                     f'{settings.direction_seed} and {settings.direction_seed + 1}, the same '
+                     f'for every run), biases and norm parameters not moved; 1-D: '
+                     f'{len(measured[0]["landscape_1d"]["coefficients"])} points over '
+                     f'[-{settings.span}, {settings.span}], 2-D: {settings.grid}x{settings.grid}',
+        'sharpness': f'(L(+r) + L(-r)) / 2 - L(0) at r = {settings.radius}',
+    }
+    return write_analysis(measured, out_dir, page)
+
+
+def link_analysis(work_dir) -> bool:
+    """Add a link to the analysis page to the sweep's comparison.md (once), where both exist."""
+    work_dir = Path(work_dir)
+    table, page = work_dir / 'comparison.md', work_dir / ANALYSIS_DIR / ANALYSIS_PAGE
+    if not (table.is_file() and page.is_file()):
+        return False
+    line = (f'Activation variance, gradient flow and loss landscape of these runs: '
+            f'[{ANALYSIS_DIR}/{ANALYSIS_PAGE}]({ANALYSIS_DIR}/{ANALYSIS_PAGE})')
+    text = table.read_text()
+    if line not in text:
+        table.write_text(text.rstrip('\n') + '\n\n' + line + '\n')
+    return True

@@ -1,0 +1,203 @@
+"""The mechanisms' measures against oracles: moments of values with known moments, gradient
+norms against autograd worked by hand on a tiny network, filter normalisation against its
+definition, directions identical across runs, a loss quadratic in the weights whose landscape
+and sharpness are known in closed form, and the fused model's capture equal to the unfused
+model's."""
+import math
+import statistics
+
+import pytest
+import torch
+from torch import nn
+
+from golu_mm import GoLU
+from golu_mm.analysis.capture import stage_of
+from golu_mm.analysis.mechanisms import (ActivationStats, Moments, filter_normalised_direction,
+                                         gradient_flow, loss_landscape, sharpness)
+from golu_mm.analysis.mechanisms_report import run_metrics, write_analysis
+
+
+def test_moments_of_known_values_streamed_in_chunks():
+    values = [-3.0, -1.0, 0.0, 0.0, 0.005, 1.0, 2.0, 7.5, -0.5, 4.0, 0.0, 12.0]
+    m = Moments(near_zero=0.01)
+    for chunk in (values[:1], values[1:5], values[5:6], values[6:]):  # uneven chunks
+        m.add(torch.tensor(chunk, dtype=torch.float64))
+    mean = statistics.fmean(values)
+    variance = statistics.pvariance(values)
+    skew = sum((v - mean) ** 3 for v in values) / len(values) / variance ** 1.5
+    s = m.summary()
+    assert s['mean'] == pytest.approx(mean, rel=1e-12)
+    assert s['variance'] == pytest.approx(variance, rel=1e-12)
+    assert s['skewness'] == pytest.approx(skew, rel=1e-12)
+    assert s['near_zero'] == 4 / 12 and s['inactive'] == 3 / 12
+    assert len(m.sample) <= m.sample_size and set(m.sample) <= set(values)
+
+
+def test_moments_of_a_large_normal_sample():
+    torch.manual_seed(0)
+    m = Moments()
+    for _ in range(4):
+        m.add(3 + 2 * torch.randn(250_000))
+    s = m.summary()
+    assert s['mean'] == pytest.approx(3, abs=0.01) and s['variance'] == pytest.approx(4, rel=0.01)
+    assert abs(s['skewness']) < 0.01
+    assert s['near_zero'] == pytest.approx(0.02 * math.exp(-9 / 8) / math.sqrt(2 * math.pi * 4),
+                                           rel=0.1)
+
+
+class Tiny(nn.Module):
+    """stem: Linear(3, 4) -> GoLU; layer1: Linear(4, 2) -> ReLU; loss: sum of squares."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 4)
+        self.act = GoLU()
+        self.layer1 = nn.Sequential(nn.Linear(4, 2), nn.ReLU())
+
+    def forward(self, x):
+        return self.layer1(self.act(self.fc(x)))
+
+
+def tiny_loss(model, batch):
+    return model(batch).pow(2).sum()
+
+
+def test_gradient_norms_are_autograds_worked_by_hand():
+    torch.manual_seed(1)
+    model = Tiny().double()
+    batches = [torch.randn(5, 3, dtype=torch.float64), torch.randn(2, 3, dtype=torch.float64)]
+    flow = gradient_flow(model, tiny_loss, batches)
+    expected = {'stem': {'weights': [], 'activations': []},
+                'layer1': {'weights': [], 'activations': []}}
+    for x in batches:  # by hand: every intermediate kept, torch.autograd.grad on each
+        w1, b1 = model.fc.weight, model.fc.bias
+        w2, b2 = model.layer1[0].weight, model.layer1[0].bias
+        h = x @ w1.T + b1
+        a = h * torch.exp(-torch.exp(-h))
+        z = torch.relu(a @ w2.T + b2)
+        loss = z.pow(2).sum()
+        grads = torch.autograd.grad(loss, [w1, b1, w2, b2, a, z])
+        norm = lambda *ts: math.sqrt(sum(float(t.pow(2).sum()) for t in ts))  # noqa: E731
+        expected['stem']['weights'].append(norm(grads[0], grads[1]))
+        expected['stem']['activations'].append(norm(grads[4]))
+        expected['layer1']['weights'].append(norm(grads[2], grads[3]))
+        expected['layer1']['activations'].append(norm(grads[5]))
+    for stage, kinds in expected.items():
+        for kind, values in kinds.items():
+            assert flow[stage][kind] == pytest.approx(sum(values) / len(values), rel=1e-12)
+    assert all(p.grad is None for p in model.parameters())  # left as it was
+
+
+def test_filter_normalisation_is_its_definition_and_the_same_draw_for_every_run():
+    torch.manual_seed(2)
+    a, b = nn.Sequential(nn.Conv2d(3, 5, 3), nn.BatchNorm2d(5)), nn.Sequential(
+        nn.Conv2d(3, 5, 3), nn.BatchNorm2d(5))
+    da, db = filter_normalised_direction(a, seed=7), filter_normalised_direction(b, seed=7)
+    weight = a[0].weight.detach().double()
+    for i in range(5):  # each filter's norm is the weight filter's
+        assert da['0.weight'][i].norm() == pytest.approx(float(weight[i].norm()), rel=1e-12)
+    assert not da['0.bias'].any() and not da['1.weight'].any() and not da['1.bias'].any()
+    unit = lambda d: d['0.weight'] / d['0.weight'].flatten(1).norm(dim=1).view(-1, 1, 1, 1)  # noqa
+    torch.testing.assert_close(unit(da), unit(db))  # the same random draw, other weights
+    assert not torch.equal(unit(da), unit(filter_normalised_direction(a, seed=8)))
+
+
+class Quadratic(nn.Module):
+    """loss(W) = c/2 ||W - W*||^2, at its minimum W = W*."""
+
+    def __init__(self, target, c):
+        super().__init__()
+        self.weight = nn.Parameter(target.clone())
+        self.register_buffer('target', target.clone())
+        self.c = c
+
+
+def quadratic_loss(model, batch):
+    return model.c / 2 * (model.weight - model.target).pow(2).sum() + 0 * batch
+
+
+def test_landscape_and_sharpness_of_a_quadratic_loss_are_its_closed_form():
+    torch.manual_seed(3)
+    model = Quadratic(torch.randn(4, 6, dtype=torch.float64), c=3.0)
+    one = filter_normalised_direction(model, seed=0)
+    two = filter_normalised_direction(model, seed=1)
+    squared = float(one['weight'].pow(2).sum())  # = ||W*||^2 (filter-normalised)
+    assert squared == pytest.approx(float(model.target.pow(2).sum()), rel=1e-12)
+    coefficients = [-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0]
+    batches = [torch.zeros(()), torch.zeros(())]
+    losses = loss_landscape(model, quadratic_loss, batches, [one], [(a,) for a in coefficients])
+    for a, loss in zip(coefficients, losses):
+        assert loss == pytest.approx(1.5 * a * a * squared, rel=1e-12, abs=1e-12)
+    assert sharpness(coefficients, losses, 0.5) == pytest.approx(1.5 * 0.25 * squared, rel=1e-12)
+    cross = float((one['weight'] * two['weight']).sum())
+    surface = loss_landscape(model, quadratic_loss, batches, [one, two], [(0.5, -1.0)])
+    expected = 1.5 * (0.25 * squared - cross + float(two['weight'].pow(2).sum()))
+    assert surface[0] == pytest.approx(expected, rel=1e-12)
+    assert torch.equal(model.weight.detach(), model.target)  # restored exactly
+    with pytest.raises(ValueError, match=r'no point at \[0.3'):
+        sharpness(coefficients, losses, 0.3)
+
+
+def test_fused_capture_equals_the_unfused_models_values():
+    """A torchvision ResNet with GoLU, fused by fuse_resnet, measured (unfused for the
+    capture) gives the statistics of the same model built without fusion."""
+    torchvision = pytest.importorskip('torchvision')
+    from golu_mm.nn import fuse_resnet
+    from golu_mm.nn.activations import replace_modules
+    torch.manual_seed(4)
+    plain = torchvision.models.resnet18(num_classes=3)
+    replace_modules(plain, GoLU)
+    plain.train()  # batch statistics: the fused node's own moments path
+    fused = fuse_resnet(torchvision.models.resnet18(num_classes=3))
+    replace_modules(fused, GoLU)
+    fused = fuse_resnet(fused)
+    fused.load_state_dict(plain.state_dict())
+    fused.train()
+    assert type(fused.layer1[0]).__name__ == 'FusedBasicBlock'
+    x = torch.randn(2, 3, 64, 64)
+    results = []
+    for model in (plain, fused):
+        stats = ActivationStats(model)
+        with stats:
+            model(x.clone())
+        results.append({n: m.summary() for n, m in stats.layers.items()})
+    assert list(results[0]) == list(results[1]) and len(results[0]) == 1 + 8
+    for name in results[0]:
+        for key, value in results[0][name].items():
+            assert results[1][name][key] == pytest.approx(value, rel=1e-5, abs=1e-7), (name, key)
+
+
+def test_stages_of_module_names():
+    assert stage_of('backbone.layer2.0.relu') == 'backbone.layer2'
+    assert stage_of('backbone.relu') == 'backbone.stem'
+    assert stage_of('backbone.stem.2') == 'backbone.stem'
+    assert stage_of('backbone.stage3.1.act') == 'backbone.stage3'
+    assert stage_of('neck.fpn_convs.0.activate') == 'neck'
+    assert stage_of('layer1.0.relu') == 'layer1' and stage_of('relu') == 'stem'
+
+
+def test_report_of_two_activations_over_two_seeds(tmp_path):
+    def run(activation, seed, scale):
+        layers = {f'layer{i}.act': {'stage': f'layer{i}', 'mean': 0.1, 'variance': scale * i,
+                                    'skewness': 1.0, 'near_zero': 0.1, 'inactive': 0.0}
+                  for i in (1, 2)}
+        c = [-0.5, 0.0, 0.5]
+        return {'name': f'{activation}_seed{seed}', 'activation': activation, 'seed': seed,
+                'layers': layers, 'samples': {'layer1': [0.0, 0.5, 1.0, 1.5 * scale]},
+                'gradients': {'layer1': {'weights': scale, 'activations': 2.0},
+                              'layer2': {'weights': 1.0, 'activations': 1.0}},
+                'landscape_1d': {'coefficients': c, 'losses': [scale, 0.0, scale]},
+                'landscape_2d': {'coefficients': c, 'losses': [[scale, 1, 2], [1, 0, 1],
+                                                               [2, 1, scale]]},
+                'sharpness': scale}
+    runs = [run('ReLU', 0, 1.0), run('ReLU', 1, 1.2), run('GoLU', 0, 0.5), run('GoLU', 1, 0.6)]
+    assert run_metrics(runs[0]) == {'sharpness': 1.0, 'variance/layer1': 1.0,
+                                    'variance/layer2': 2.0, 'grad_norm/layer1': 1.0,
+                                    'grad_norm/layer2': 1.0}
+    paths = write_analysis(runs, tmp_path, {'data': 'four numbers'})
+    page = paths['markdown'].read_text()
+    # GoLU - ReLU sharpness paired by seed: -0.5 and -0.6, mean -0.55
+    assert '| sharpness | 1.1 ± 0.14 (2) | 0.55 ± 0.071 (2) | -0.55 [' in page
+    assert '- data: four numbers' in page
+    for figure in paths['figures']:
+        assert figure.stat().st_size > 3000 and f'({figure.name})' in page
