@@ -16,11 +16,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from golu_mm.cli import run_tool  # noqa: E402
 
 
-def positive(kind):
+def at_least(kind, least):
     def parse(text):
         value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f'must be positive, got {text}')
+        if not value >= least:
+            raise argparse.ArgumentTypeError(f'must be at least {least}, got {text}')
         return value
     return parse
 
@@ -31,15 +31,15 @@ def main(argv=None):
     parser.add_argument('--runs', nargs='+', metavar='CONFIG CKPT',
                         help='config and checkpoint pairs instead of a work dir')
     parser.add_argument('--out', help='where the report goes (default: WORK_DIR/analysis)')
-    parser.add_argument('--batches', type=positive(int), default=2,
+    parser.add_argument('--batches', type=at_least(int, 1), default=2,
                         help='validation batches every measure averages over (default 2)')
-    parser.add_argument('--points', type=positive(int), default=9,
+    parser.add_argument('--points', type=at_least(int, 3), default=9,
                         help='points of the 1-D loss curve (default 9)')
-    parser.add_argument('--grid', type=positive(int), default=5,
+    parser.add_argument('--grid', type=at_least(int, 2), default=5,
                         help='points per side of the 2-D loss surface (default 5)')
-    parser.add_argument('--span', type=positive(float), default=1.0,
+    parser.add_argument('--span', type=at_least(float, 1e-6), default=1.0,
                         help='the landscapes cover [-span, span] filter-normalised steps')
-    parser.add_argument('--radius', type=positive(float), default=0.25,
+    parser.add_argument('--radius', type=at_least(float, 1e-6), default=0.25,
                         help='where sharpness is read: the mean loss rise at ±radius')
     parser.add_argument('--direction-seed', type=int, default=0,
                         help='seed of the random directions (the same for every run)')

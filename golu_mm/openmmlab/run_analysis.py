@@ -23,6 +23,7 @@ ANALYSIS_DIR, ANALYSIS_PAGE = 'analysis', 'analysis.md'
 
 @dataclass
 class TrainedRun:
+    """A run to analyse: its config (with options) and checkpoint, activation and seed."""
     name: str
     config: str
     checkpoint: str
@@ -117,6 +118,8 @@ def _pooled(samples: List[float], size: int, seed: int) -> List[float]:
 
 @dataclass
 class Settings:
+    """How much is measured: validation batches, points of the 1-D curve and per side of the
+    2-D grid over [-span, span], the sharpness radius, the first direction's seed."""
     batches: int = 2
     points: int = 9
     grid: int = 5

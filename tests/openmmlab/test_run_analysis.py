@@ -20,7 +20,7 @@ from golu_mm.openmmlab import apis, run_analysis
 from golu_mm.openmmlab.activation_record import activation_meta
 from golu_mm.openmmlab.config_options import parse_options
 from golu_mm.openmmlab.mechanisms_hook import MechanismsHook
-from golu_mm.openmmlab.sweep import Stage, plan_sweep
+from golu_mm.openmmlab.sweep import Stage, plan_sweep, write_report
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = 'configs/demo/deeplabv3_golu_demo.py'
@@ -74,6 +74,9 @@ def test_the_report_over_a_sweep(sweep):
     assert '| variance/backbone.layer4 |' in page and '| grad_norm/backbone.stem |' in page
     assert '(landscape_2d.png)' in page and (out / 'distribution_backbone_layer1.png').is_file()
     assert 'analysis/analysis.md' in (root / 'sweep' / 'comparison.md').read_text()
+    write_report(runs, root / 'sweep', log=lambda _: None)  # the sweep's report, written anew
+    table = (root / 'sweep' / 'comparison.md').read_text()
+    assert table.count('](analysis/analysis.md)') == 1 and '| ReLU | 2 |' in table
     assert {run.name: digests(run.run_dir) for run in runs} == before  # only read
     measured = json.loads((out / 'analysis.json').read_text())['runs']
     relu = next(r for r in measured if r['name'] == 'ReLU_seed0')
@@ -127,7 +130,8 @@ def test_bad_command_lines_are_argparse_errors(capsys):
     for argv, message in [([], 'either a work dir or --runs'),
                           (['--runs', 'a.py'], 'pairs and needs --out'),
                           (['d', '--radius', '2'], 'outside the curve'),
-                          (['d', '--points', '0'], 'must be positive')]:
+                          (['d', '--points', '2'], 'must be at least 3'),
+                          (['d', '--grid', '1'], 'must be at least 2')]:
         with pytest.raises(SystemExit):
             tool.main(argv)
         assert message in capsys.readouterr().err
