@@ -141,7 +141,11 @@ def measure(run: TrainedRun, batches: list, settings: Settings, reference=None) 
     try:
         model, cfg = build_model(run.config, run.checkpoint, cfg_options=run.options or None)
     except Exception as exc:  # a missing file, another model, another activation record
-        raise type(exc)(f'run {run.name}: {exc}') from exc
+        try:
+            named = type(exc)(f'run {run.name}: {exc}')
+        except Exception:  # noqa: BLE001 (an exception class that takes other arguments)
+            named = RuntimeError(f'run {run.name}: {type(exc).__name__}: {exc}')
+        raise named from exc
     shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
     if reference is not None and shapes != reference:
         differ = sorted(set(shapes.items()) ^ set(reference.items()))[:3]

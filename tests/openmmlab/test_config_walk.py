@@ -2,7 +2,7 @@
 change the tree, act_cfg copies found in lists too, SyncBN replaced everywhere."""
 from mmengine.config import Config
 
-from golu_mm.openmmlab.apis import replace_sync_bn
+from golu_mm.openmmlab.machine import replace_sync_bn
 from golu_mm.openmmlab.config_options import act_cfg_paths
 from golu_mm.openmmlab.config_walk import config_items, dotted
 
