@@ -137,6 +137,8 @@ def gradient_flow(model: nn.Module, loss_fn: LossFn, batches: Sequence,
     (one backward pass per batch). With `stats` (an ActivationStats made with grads=True and not
     yet entered) the activation statistics of the same passes are recorded too. The model's
     gradients are cleared before and after."""
+    if not batches:
+        raise ValueError('gradient_flow needs at least one batch')
     stats = stats if stats is not None else ActivationStats(model, grads=True, sample_size=0)
     if not stats.grads:
         raise ValueError('gradient_flow needs an ActivationStats made with grads=True')
@@ -201,6 +203,8 @@ def loss_landscape(model: nn.Module, loss_fn: LossFn, batches: Sequence,
                    points: Sequence[Tuple[float, ...]]) -> List[float]:
     """The mean loss over `batches` at each point w + sum_k point[k] * directions[k] (one
     coefficient per direction), in order; no gradients; the weights restored exactly after."""
+    if not batches:
+        raise ValueError('loss_landscape needs at least one batch')
     losses = []
     with _restored(model) as origin, torch.no_grad():
         for point in points:

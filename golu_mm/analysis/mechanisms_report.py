@@ -115,6 +115,7 @@ def plot_layers_and_gradients(runs: Sequence[dict], out_dir: Path) -> Dict[str, 
 
 
 def plot_landscapes(runs: Sequence[dict], out_dir: Path) -> Dict[str, Path]:
+    import numpy as np
     colours = _colours(runs)
     fig, ax = pyplot().subplots(figsize=(5, 3.6))
     for run in runs:
@@ -131,8 +132,12 @@ def plot_landscapes(runs: Sequence[dict], out_dir: Path) -> Dict[str, Path]:
     for ax, run in zip(axes.flat, runs):
         grid = run['landscape_2d']
         c = grid['coefficients']
-        contour = ax.contour(c, c, grid['losses'], levels=12, cmap='viridis')
-        ax.clabel(contour, fontsize=5)
+        # levels at quantiles of the surface: the far corners' large losses would leave the
+        # centre, where the minimum's shape is, without a line
+        levels = np.unique(np.quantile(np.asarray(grid['losses']), np.linspace(0.02, 0.95, 12)))
+        contour = ax.contour(c, c, grid['losses'], levels=levels if len(levels) > 1 else 12,
+                             cmap='viridis')
+        ax.clabel(contour, fontsize=5, fmt='%.3g')
         ax.set_title(f'{run["activation"]} seed {run["seed"]}', fontsize=8)
     for ax in list(axes.flat)[len(runs):]:
         ax.axis('off')

@@ -34,7 +34,8 @@ class TrainedRun:
 
 def finished_runs(work_dir) -> List[TrainedRun]:
     """The finished (result.json 'finished') runs of a compare_activations.py work dir, not its
-    pretrainings; ValueError where there is none, naming where each run stands."""
+    pretrainings, in the sweep's order of activations (its comparison.csv's), then by seed;
+    ValueError where there is none, naming where each run stands."""
     work_dir = Path(work_dir)
     if not work_dir.is_dir():
         raise FileNotFoundError(f'{work_dir} is not a directory')
@@ -49,12 +50,26 @@ def finished_runs(work_dir) -> List[TrainedRun]:
         spec = read_spec(run_dir)
         runs.append(TrainedRun(run_dir.name, spec['config'], str(checkpoint),
                                parse_options(spec['options']), spec['activation'], spec['seed']))
+    order = _sweep_order(work_dir)
+    runs.sort(key=lambda r: (order.get(r.activation, len(order)), r.activation, r.seed))
     if not runs:
         raise ValueError(f'{work_dir} has no finished run to analyse'
                          + (f': {", ".join(others)}' if others else
                             ' (no run directory with a run.json: is it a compare_activations.py '
                             'work dir?)'))
     return runs
+
+
+def _sweep_order(work_dir: Path) -> Dict[str, int]:
+    """The activations in the order the sweep's comparison.csv lists them (the command line's:
+    its first is the reference of every difference), where there is one."""
+    table = work_dir / 'comparison.csv'
+    if not table.is_file():
+        return {}
+    import csv
+    with table.open() as f:
+        names = [row['activation'] for row in csv.DictReader(f)]
+    return {name: i for i, name in enumerate(dict.fromkeys(names))}
 
 
 def runs_from_pairs(pairs: Sequence[Tuple[str, str]]) -> List[TrainedRun]:

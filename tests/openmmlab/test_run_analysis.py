@@ -54,6 +54,7 @@ def sweep(tmp_path_factory):
     for run in runs:
         save_run(run)
     (root / 'sweep' / 'comparison.md').write_text('| activation |\n')
+    (root / 'sweep' / 'comparison.csv').write_text('activation,n\nReLU,2\nGoLU,2\n')
     return root, runs
 
 
@@ -68,9 +69,9 @@ def test_the_report_over_a_sweep(sweep):
     tool.main([str(root / 'sweep'), *FAST])
     out = root / 'sweep' / 'analysis'
     page = (out / 'analysis.md').read_text()
-    assert '- runs: GoLU_seed0, GoLU_seed1, ReLU_seed0, ReLU_seed1' in page
+    assert '- runs: ReLU_seed0, ReLU_seed1, GoLU_seed0, GoLU_seed1' in page  # the sweep's order
     assert '2 images' in page and 'the same for every run' in page
-    assert '| sharpness | ' in page and 'GoLU − ReLU [95 % CI]' not in page  # GoLU is first
+    assert '| sharpness | ' in page and 'GoLU − ReLU [95 % CI]' in page  # ReLU: the reference
     assert '| variance/backbone.layer4 |' in page and '| grad_norm/backbone.stem |' in page
     assert '(landscape_2d.png)' in page and (out / 'distribution_backbone_layer1.png').is_file()
     assert 'analysis/analysis.md' in (root / 'sweep' / 'comparison.md').read_text()
@@ -117,11 +118,13 @@ def test_runs_of_another_dataset_or_activation_record_are_refused(tmp_path, swee
     moved = run_analysis.TrainedRun(
         'moved', CONFIG, runs_found[0].checkpoint,
         {**runs_found[0].options, 'val_dataloader.dataset.data_root': f'{other}/'}, 'GoLU', 5)
-    with pytest.raises(ValueError, match='run moved evaluates another dataset than GoLU_seed0'):
+    with pytest.raises(ValueError, match=f'run moved evaluates another dataset than '
+                                         f'{runs_found[0].name}'):
         run_analysis.analyze([runs_found[0], moved], tmp_path / 'out')
     relu = next(r for r in runs_found if r.activation == 'ReLU')
-    mislabelled = run_analysis.TrainedRun('mislabelled', CONFIG, relu.checkpoint,
-                                          runs_found[0].options, 'GoLU', 0)  # GoLU config
+    golu = next(r for r in runs_found if r.activation == 'GoLU')
+    mislabelled = run_analysis.TrainedRun('mislabelled', CONFIG, relu.checkpoint, golu.options,
+                                          'GoLU', 0)  # a ReLU checkpoint, a GoLU config
     with pytest.raises(Exception, match='run mislabelled: .*ReLU'):
         run_analysis.measure(mislabelled, [], run_analysis.Settings())
 
