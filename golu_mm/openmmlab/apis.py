@@ -3,6 +3,7 @@ config, apply the command-line options, pick the codebase from the config's defa
 the config to the machine, and run mmengine's Runner."""
 import importlib
 import os.path as osp
+import uuid
 from typing import Optional
 
 import numpy as np
@@ -71,6 +72,12 @@ def build_runner(cfg: Config) -> CheckedRunner:
     hooks = list(cfg.get('custom_hooks') or [])
     if not any(h.get('type') == ACTIVATION_HOOK['type'] for h in hooks):
         cfg.custom_hooks = hooks + [dict(ACTIVATION_HOOK)]
+    visualizer = cfg.get('visualizer')
+    if isinstance(visualizer, dict):
+        # mmengine keeps one visualizer per name and process, and the codebases' configs name
+        # theirs 'visualizer': a second runner in the process would log into the first one's
+        # directory. A name of its own gives every runner its own.
+        visualizer['name'] = f'{visualizer.get("name", "visualizer")}-{uuid.uuid4().hex[:12]}'
     return CheckedRunner.from_cfg(cfg)
 
 
