@@ -1,6 +1,7 @@
 """What tools/train.py and tools/test.py do, following mmdet's, mmseg's and mmpretrain's tools: load the
 config, apply the command-line options, pick the codebase from the config's default_scope, adapt
 the config to the machine, and run mmengine's Runner."""
+import gc
 import importlib
 import os.path as osp
 import uuid
@@ -9,6 +10,7 @@ from typing import Optional
 import numpy as np
 import torch
 from mmengine.config import Config
+from mmengine.model import is_model_wrapper
 
 from .activation_record import ALLOW_KEY, allowing_mismatch
 from .runner import CheckedRunner
@@ -108,6 +110,12 @@ def train(config: str, work_dir: Optional[str] = None, resume: Optional[str] = N
     with allowing_mismatch(cfg.get(ALLOW_KEY, False)):  # also for the backbone's init_cfg
         runner.train()
     if launcher != 'none':
+        # The DDP wrapper holds the process group: dropped first, the group ends inside
+        # destroy_process_group, not at interpreter exit, where a gloo thread still running can
+        # abort a finished run ("terminate called without an active exception")
+        if is_model_wrapper(runner.model):
+            runner.model = runner.model.module
+        gc.collect()
         close_process_group()
     return runner
 
