@@ -14,9 +14,12 @@ Where the runs train (docs/cluster.md):
   --launcher local  --max-parallel N at once on this machine, each on its own GPUs
                     (--gpus-per-run) or its own share of the CPU cores;
   --launcher pytorch  one after another, each a torchrun of --gpus-per-run processes;
-  --launcher slurm  every run its own Slurm job (a fine-tune after its own pretraining), and a
-                    last job writing the report; returns at once. --status shows where the
-                    sweep stands; --report writes the comparison from the runs done so far.
+  --launcher slurm  every run its own Slurm job (a fine-tune after its own pretraining, ended
+                    if that one fails), warned --signal-lead s before its time limit, saving
+                    and requeueing itself (--max-attempts), at most --max-running at once, and
+                    a last job writing the report once every job has ended; returns at once.
+                    --status shows where the sweep stands; --report writes the comparison from
+                    the runs done so far.
 Each run directory records what defines the run (run.json). Running the same command again
 reuses finished runs, resumes unfinished ones from their own last checkpoint, launches nothing
 for a run that is pending or running, and refuses a directory holding another experiment
@@ -31,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import golu_mm  # noqa: E402
 from golu_mm.analysis.run_record import StaleRunError  # noqa: E402
+from golu_mm.jobs.runner import DEFAULT_MAX_ATTEMPTS  # noqa: E402
+from golu_mm.jobs.slurm import DEFAULT_SIGNAL_LEAD  # noqa: E402
 
 
 def arguments(argv):
@@ -75,6 +80,16 @@ def arguments(argv):
     cluster.add_argument('--sbatch-option', action='append', default=[], metavar='OPTION',
                          help='another sbatch option, e.g. --sbatch-option=--constraint=a100 '
                               '(repeatable)')
+    cluster.add_argument('--signal-lead', type=int, default=DEFAULT_SIGNAL_LEAD, metavar='SECONDS',
+                         help='Slurm warns each job this long before its time limit; the '
+                              'training then saves a checkpoint and the job requeues itself '
+                              f'(default {DEFAULT_SIGNAL_LEAD})')
+    cluster.add_argument('--max-attempts', type=int, default=DEFAULT_MAX_ATTEMPTS,
+                         help='attempts (jobs and their requeues) a run may take before it is '
+                              f'given up as failed (default {DEFAULT_MAX_ATTEMPTS})')
+    cluster.add_argument('--max-running', type=int,
+                         help='at most this many runs of the sweep run at once (default: all)')
+    parser.add_argument('--close', action='store_true', help=argparse.SUPPRESS)  # closing job
     args = parser.parse_args(argv)
     if args.pretrain_cfg_options and not args.pretrain_config:
         parser.error('--pretrain-cfg-options needs --pretrain-config')
@@ -120,6 +135,7 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     parser, args = arguments(argv)
     from golu_mm.jobs.state import state_table
+    from golu_mm.openmmlab import slurm_sweep as sweep_on_slurm
     from golu_mm.openmmlab import sweep
 
     main_stage, pretrain = stages(args)
@@ -130,19 +146,19 @@ def main(argv=None):
         states = sweep.sweep_states(runs)
         print(state_table(states.values()))
         return states
+    if args.report and args.close:
+        paths = sweep_on_slurm.close_sweep(runs, root, slurm_settings(args), closing(argv), log)
+        if paths is not None:
+            print(paths['markdown'].read_text())
+        return paths
     if args.report:
         return report(runs, root)
     if pretrain is None:
         check_fair(args)
-    log = lambda line: print(line, flush=True)  # noqa: E731
     try:
         if args.launcher == 'slurm':
-            from golu_mm.jobs.slurm import Resources
-            resources = Resources(args.nodes, args.gpus_per_node, args.tasks_per_node,
-                                  args.cpus_per_task, args.mem, args.time, args.partition,
-                                  args.account, args.qos, args.sbatch_option)
-            report_command = [sys.executable, str(Path(__file__).resolve()), *argv, '--report']
-            states = sweep.submit_to_slurm(runs, root, args.force, resources, report_command, log)
+            states = sweep_on_slurm.submit_to_slurm(runs, root, args.force, slurm_settings(args),
+                                                    closing(argv), log)
             print(state_table(states.values()))
             print('[compare] submitted; the same command with --status shows where each run '
                   'stands')
@@ -162,9 +178,28 @@ def main(argv=None):
     return results
 
 
+def log(line):
+    print(line, flush=True)
+
+
+def slurm_settings(args):
+    from golu_mm.jobs.slurm import Resources
+    from golu_mm.openmmlab.slurm_sweep import SlurmSettings
+    return SlurmSettings(Resources(args.nodes, args.gpus_per_node, args.tasks_per_node,
+                                   args.cpus_per_task, args.mem, args.time, args.partition,
+                                   args.account, args.qos, args.sbatch_option),
+                         args.max_attempts, args.signal_lead, args.max_running)
+
+
+def closing(argv):
+    """The closing job's command: this one, closing the sweep (--report --close)."""
+    argv = [a for a in argv if a not in ('--report', '--close', '--force')]
+    return [sys.executable, str(Path(__file__).resolve()), *argv, '--report', '--close']
+
+
 def report(runs, root):
     from golu_mm.openmmlab import sweep
-    paths = sweep.write_report(runs, root, log=lambda line: print(line, flush=True))
+    paths = sweep.write_report(runs, root, log=log)
     print(paths['markdown'].read_text())
     print(f'[compare] wrote {", ".join(str(p) for p in paths.values())}')
     return paths

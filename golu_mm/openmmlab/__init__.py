@@ -9,10 +9,13 @@
   (safe_load.allow_mmengine_checkpoints: weights_only with an allow-list);
 - ``ActivationMetaHook`` (activation_record) records the model's activations in its checkpoints
   and refuses to load a checkpoint trained with others; ``MechanismsHook`` (opt in) logs
-  activation variance and gradient norms per stage during training.
+  activation variance and gradient norms per stage during training; ``SaveOnSignalHook`` (opt
+  in, tools/train.py --save-on-signal) saves a checkpoint and stops when the training is
+  signalled (a time limit ahead, a preemption).
 """
 from .activations import register_activations
 from .activation_record import ActivationMetaHook  # noqa: F401 (registers the hook)
 from .mechanisms_hook import MechanismsHook  # noqa: F401 (registers the opt-in hook)
+from .save_on_signal import SaveOnSignalHook  # noqa: F401 (registers the opt-in hook)
 
 register_activations()

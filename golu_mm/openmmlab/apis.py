@@ -5,18 +5,21 @@ import gc
 import importlib
 import os.path as osp
 import uuid
-from typing import Optional
+import warnings
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.model import is_model_wrapper
 
-from .activation_record import ALLOW_KEY, allowing_mismatch
+from .activation_record import ALLOW_KEY, allowing_mismatch, check_act_cfg_reach
 from .runner import CheckedRunner
-from .config_options import ConfigError, merge_options
+from .config_options import ConfigError, merge_options, parse_options
 from .machine import adapt_to_machine, close_process_group
-from .preflight import announce_downloads, check_data_files, check_mmcv_cuda_ops
+from .preflight import (announce_downloads, check_data_files, check_mmcv_cuda_ops,
+                        data_path_problems, local_checkpoint_problems)
+from .save_on_signal import SaveOnSignalHook, TrainingStopped
 from .schedule import check_train_cfg, fit_schedule_to_length
 
 CODEBASES = ('mmdet', 'mmseg', 'mmpretrain')
@@ -63,6 +66,7 @@ def load_config(config: str, cfg_options: Optional[dict], work_dir: Optional[str
 
 
 ACTIVATION_HOOK = dict(type='ActivationMetaHook')
+SAVE_ON_SIGNAL_HOOK = SaveOnSignalHook.__name__
 
 
 def build_runner(cfg: Config) -> CheckedRunner:
@@ -86,12 +90,14 @@ def build_runner(cfg: Config) -> CheckedRunner:
 def train(config: str, work_dir: Optional[str] = None, resume: Optional[str] = None,
           amp: bool = False, cfg_options: Optional[dict] = None, launcher: str = 'none',
           non_strict: bool = False, allow_activation_mismatch: bool = False,
-          auto_scale_lr: bool = False):
+          auto_scale_lr: bool = False, save_on_signal: bool = False):
     """Train as `mmdet`/`mmseg` tools/train.py do. resume: 'auto' (latest readable checkpoint in
     the work dir) or a checkpoint path. non_strict: load mismatched checkpoints (loudly).
     allow_activation_mismatch: load checkpoints trained with other activations (loudly).
     auto_scale_lr: scale the learning rate by the actual batch size over the config's
-    auto_scale_lr.base_batch_size (mmengine's linear rule)."""
+    auto_scale_lr.base_batch_size (mmengine's linear rule). save_on_signal: SIGUSR1 or SIGTERM
+    saves a checkpoint at the end of the current iteration and stops the training
+    (SaveOnSignalHook); the returned runner's `stopped` then says why (else None)."""
     cfg = load_config(config, cfg_options, work_dir, launcher, non_strict,
                       allow_activation_mismatch)
     check_mmcv_cuda_ops(cfg)
@@ -106,9 +112,17 @@ def train(config: str, work_dir: Optional[str] = None, resume: Optional[str] = N
         cfg.resume, cfg.load_from = True, None
     elif resume is not None:
         cfg.resume, cfg.load_from = True, resume
+    if save_on_signal:
+        hooks = list(cfg.get('custom_hooks') or [])
+        if not any(h.get('type') == SAVE_ON_SIGNAL_HOOK for h in hooks):
+            cfg.custom_hooks = hooks + [dict(type=SAVE_ON_SIGNAL_HOOK)]
     runner = build_runner(cfg)
+    runner.stopped = None
     with allowing_mismatch(cfg.get(ALLOW_KEY, False)):  # also for the backbone's init_cfg
-        runner.train()
+        try:
+            runner.train()
+        except TrainingStopped as stopped:
+            runner.stopped = stopped
     if launcher != 'none':
         # The DDP wrapper holds the process group: dropped first, the group ends inside
         # destroy_process_group, not at interpreter exit, where a gloo thread still running can
@@ -196,21 +210,44 @@ def test(config: str, checkpoint: str, work_dir: Optional[str] = None, out: Opti
     return metrics
 
 
-def build_model(config: str, checkpoint: Optional[str] = None,
-                cfg_options: Optional[dict] = None, allow_activation_mismatch: bool = False):
-    """The config's model in eval mode on the CPU, with the checkpoint's weights if given (its
-    keys, shapes and activations those of the model)."""
-    cfg = load_config(config, cfg_options, None, 'none',
-                      allow_activation_mismatch=allow_activation_mismatch)
-    from mmengine.registry import DefaultScope
+def check_run(config: str, options: Sequence[str], produced: Sequence[str] = ()) -> None:
+    """What a training of `config` with the KEY=VALUE `options` would refuse at its start,
+    checked before it is queued: the config and options, the training's data folders and
+    annotation files, its local checkpoints (but `produced`: files a run it waits for writes),
+    and the act_cfg reach of its model. Raises ConfigError (or the check's own error) naming the
+    key and path. Assumes the machine checking and the one training share the file system."""
+    cfg = load_config(config, parse_options(options), None, 'none')
+    problems = data_path_problems(cfg) + local_checkpoint_problems(cfg, produced)
+    if problems:
+        raise ConfigError('; '.join(problems))
+    check_data_files(cfg)
+    model_of(cfg)
 
-    from .activation_record import check_activations, checkpoint_activations, model_activations
-    from .checkpoint import mismatch_error, read_checkpoint, revised_state_dict
+
+def model_of(cfg: Config) -> torch.nn.Module:
+    """The loaded config's model, built in its codebase's scope. A model that ignores the
+    act_cfg its config gives it is refused, and a partial reach warned about, as in training
+    (activation_record.check_act_cfg_reach)."""
+    from mmengine.registry import DefaultScope
     scope = codebase_of(cfg)
     if cfg.get('data_preprocessor') is not None:  # as mmengine's Runner builds it
         cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
     with DefaultScope.overwrite_default_scope(scope):
         model = model_registry(scope).build(cfg.model)
+    for note in check_act_cfg_reach(model, cfg.model):  # as a training's ActivationMetaHook
+        warnings.warn(note, RuntimeWarning, stacklevel=3)
+    return model
+
+
+def build_model(config: str, checkpoint: Optional[str] = None,
+                cfg_options: Optional[dict] = None, allow_activation_mismatch: bool = False):
+    """The config's model (model_of: its act_cfg reach checked) in eval mode on the CPU, with
+    the checkpoint's weights if given (its keys, shapes and activations those of the model)."""
+    cfg = load_config(config, cfg_options, None, 'none',
+                      allow_activation_mismatch=allow_activation_mismatch)
+    from .activation_record import check_activations, checkpoint_activations, model_activations
+    from .checkpoint import mismatch_error, read_checkpoint, revised_state_dict
+    model = model_of(cfg)
     if checkpoint:
         content = read_checkpoint(checkpoint)
         state_dict = revised_state_dict(content, [(r'^module\.', '')])

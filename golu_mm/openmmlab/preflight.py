@@ -1,8 +1,8 @@
 """Checks a run goes through before anything trains or evaluates, so that a mistake fails first,
 with a message naming the key or file, instead of silently changing the run: a from-scratch
 backbone left frozen, annotation files that are empty, incomplete or name unknown categories,
-checkpoints that will be downloaded (said before they are), and mmcv ops without CUDA kernels on
-a GPU machine.
+data folders and local checkpoints that do not exist, checkpoints that will be downloaded (said
+before they are), and mmcv ops without CUDA kernels on a GPU machine.
 """
 import json
 import os
@@ -126,6 +126,59 @@ STAMPED_BYTES = 16 << 20  # smaller files parse in well under a second: not wort
 def check_data_files(cfg: Config) -> None:
     for path, keys in annotation_files(cfg):
         check_annotation_file(path, keys)
+
+
+DATA_KEYS = ('data_root', 'data_prefix', 'ann_file')
+TRAINING_DATA = ('train_dataloader', 'val_dataloader')  # what a training reads
+
+
+def _local(path) -> bool:
+    return isinstance(path, str) and bool(path) and '://' not in path
+
+
+def data_path_problems(cfg: Config, loaders=TRAINING_DATA) -> List[str]:
+    """'KEY PATH does not exist' for each data folder or file that the datasets of `loaders`
+    name (data_root, each data_prefix, a non-JSON ann_file; relative ones under data_root) and
+    that is not there. Remote paths (`scheme://`) are left to their backend."""
+    tree = config_tree(cfg).to_dict()
+    problems = []
+    for loader in loaders:
+        for path, value, _ in config_items(tree.get(loader) or {}, (loader,)):
+            if not isinstance(value, dict) or not set(DATA_KEYS) & value.keys():
+                continue
+            root = value.get('data_root') or ''
+            where = '.'.join(map(str, path))
+            if _local(root) and not osp.isdir(root):
+                problems.append(f'{where}.data_root {root} does not exist')
+                continue
+            prefix = value.get('data_prefix')
+            named = dict(prefix) if isinstance(prefix, dict) else {'': prefix}
+            ann = value.get('ann_file')
+            if not (isinstance(ann, str) and ann.endswith('.json')):  # JSON: check_data_files
+                named['ann_file'] = ann
+            for key, sub in named.items():
+                if not _local(sub):
+                    continue
+                full = sub if osp.isabs(sub) or not root else osp.join(root, sub)
+                if not osp.exists(full):
+                    name = 'ann_file' if key == 'ann_file' else '.'.join(
+                        ['data_prefix', key] if key else ['data_prefix'])
+                    problems.append(f'{where}.{name} {full} does not exist')
+    return problems
+
+
+def local_checkpoint_problems(cfg: Config, produced=()) -> List[str]:
+    """'KEY PATH does not exist' for load_from and each Pretrained init_cfg checkpoint that is a
+    local file and is not there, except the paths in `produced` (written by a run this one
+    waits for)."""
+    tree = config_tree(cfg).to_dict()
+    wanted = [('load_from', tree.get('load_from'))] + [
+        ('.'.join(map(str, path)) + '.checkpoint', v.get('checkpoint'))
+        for path, v, _ in config_items(tree.get('model') or {}, ('model',))
+        if isinstance(v, dict) and v.get('type') == 'Pretrained']
+    produced = {osp.abspath(p) for p in produced}
+    return [f'{key} {path} does not exist' for key, path in wanted
+            if _local(path) and osp.abspath(path) not in produced and not osp.isfile(path)]
 
 
 def remote_checkpoints(cfg: Config, training: bool = True) -> List[str]:

@@ -5,7 +5,8 @@ the log (evaluation then reports AP ~ 0 from random weights, exit code 0). Check
 it, naming the offending keys, unless the config sets `load_non_strict = True` (tools:
 `--non-strict`), which loads what matches and says so loudly. It also names unreadable files,
 refuses to --resume from a weights-only file, falls back to the previous checkpoint when the
-latest one is corrupt on auto-resume, and says when a resumed run has nothing left to train.
+latest one is corrupt on auto-resume, and says when a resumed run has nothing left to train (and
+then validates that final checkpoint).
 """
 import warnings
 
@@ -22,6 +23,7 @@ class CheckedRunner(Runner):
     """Runner whose load_from, --resume and evaluation checkpoints must match the model."""
 
     _resuming = False
+    _resumed_at_end = False
     loading_checkpoint = None
 
     def load_checkpoint(self, filename, map_location='cpu', strict=False,
@@ -68,10 +70,20 @@ class CheckedRunner(Runner):
         loop = self._train_loop
         if self._resume and loop is not None and not isinstance(loop, dict) \
                 and loop.iter >= loop.max_iters:
+            self._resumed_at_end = True
             self.logger.warning(
                 f'nothing to train: the resumed checkpoint is at iteration {loop.iter} and '
                 f'this run ends at {loop.max_iters} (train_cfg); raise train_cfg.max_iters '
                 '(or max_epochs) to train longer')
+
+    def train(self):
+        """mmengine's, and where the resumed checkpoint ends the training, its validation (a
+        run stopped, or killed, between its last iteration and its validation has it then)."""
+        model = super().train()
+        if self._resumed_at_end and self._val_loop is not None:
+            self.logger.info('evaluating the resumed final checkpoint')
+            self.val_loop.run()
+        return model
 
     def _auto_resume(self):
         """Resume from the newest readable checkpoint of the work dir, warning about any newer

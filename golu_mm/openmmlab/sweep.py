@@ -1,29 +1,31 @@
 """An activation sweep: one config trained with each (activation, seed), optionally after
 pretraining the backbone with the same activation and seed. plan_sweep names the runs (their
 directories and specs); run_here trains them on this machine (one after another, or N at a
-time), submit_to_slurm makes each a Slurm job (a fine-tune depends on its own pretraining) and a
-last job that writes the report; sweep_states says where each run stands; write_report writes
-the comparison from the finished runs. Every launcher runs tools/run_job.py per run, which ends
-in finish_run_dir."""
+time; slurm_sweep makes each a Slurm job); sweep_states says where each run stands; write_report
+writes the comparison, and what the runs cost, from the finished runs. Every launcher runs
+tools/run_job.py per run, which ends in finish_run_dir."""
 import contextlib
 import fcntl
 import os
-import shlex
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
 
 from ..analysis import aggregate, differences, plot_curves, write_table
-from ..analysis.run_record import (failed_run, final_metrics, finish_run, last_checkpoint,
-                                   plan_run, read_result, read_scalars, read_spec, run_spec,
-                                   start_run)
+from ..analysis.comparison import markdown
+from ..analysis.run_record import (StaleRunError, failed_run, final_metrics, finish_run,
+                                   last_checkpoint, plan_run, read_result, read_scalars,
+                                   read_spec, run_spec, stale_problems, start_run)
 from ..jobs import slurm
+from ..jobs.cost import COST_METRICS, run_cost
 from ..jobs.local import Job, LocalPool, slots
-from ..jobs.records import (LOCAL, SLURM, hostname, process_start, read_job, read_json,
-                            read_launch, write_job, write_json, write_launch)
-from ..jobs.state import DONE, PENDING, PLANNED, RunState, run_state
+from ..jobs.records import (LOCAL, SLURM, hostname, process_start, read_attempts, read_job,
+                            read_launch, write_job, write_launch)
+from ..jobs.runner import DEFAULT_MAX_ATTEMPTS
+from ..jobs.state import (BLOCKED, DONE, ENDED_BADLY, RUNNING, RunState, SchedulerView,
+                          live_job, run_state)
 from .run_analysis import link_analysis
 
 # The validation metrics the table reports, per codebase (the config's default_scope).
@@ -35,7 +37,7 @@ BACKBONE_FILE = 'backbone.pth'
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN_SCRIPT = ROOT / 'tools' / 'train.py'
 JOB_SCRIPT = ROOT / 'tools' / 'run_job.py'
-LOCK_FILE, REPORT_JOB_FILE = '.sweep.lock', 'report_job.json'
+LOCK_FILE = '.sweep.lock'
 
 
 @dataclass
@@ -62,12 +64,17 @@ class Run:
     seed: int
     is_pretrain: bool = False
     pretrain: Optional['Run'] = None
+    dependents: List['Run'] = field(default_factory=list)
 
-    def launch_record(self, launcher: str, processes: int) -> dict:
-        """What tools/run_job.py needs: how to train, and how to finish (finish_run_dir)."""
-        return {'run': self.name, 'launcher': launcher, 'processes': processes,
-                'python': sys.executable, 'train_script': str(TRAIN_SCRIPT),
-                'config': self.stage.config, 'options': self.spec['options'],
+    def launch_record(self, launcher: str, processes: int, gpus: int = 0,
+                      max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> dict:
+        """What tools/run_job.py needs: how to train (on how many GPUs, in at most how many
+        attempts), the runs waiting for this one, and how to finish (finish_run_dir)."""
+        return {'run': self.name, 'launcher': launcher, 'processes': processes, 'gpus': gpus,
+                'max_attempts': max_attempts, 'python': sys.executable,
+                'train_script': str(TRAIN_SCRIPT), 'config': self.stage.config,
+                'options': self.spec['options'],
+                'dependents': [str(d.run_dir) for d in self.dependents],
                 'finish': {'metrics': self.stage.metrics, 'backbone': self.is_pretrain,
                            'pretrain_dir': str(self.pretrain.run_dir) if self.pretrain else None}}
 
@@ -111,12 +118,23 @@ def plan_sweep(stage: Stage, activations: Sequence[str], seeds: Sequence[int], r
                             run_spec(stage.config, stage.cfg.pretty_text, options, activation,
                                      seed, version, pretrain=None if pre is None else pre.spec),
                             activation, seed, pretrain=pre))
+            if pre is not None:
+                pre.dependents.append(runs[-1])
     return runs
 
 
-def check_runs(runs: Sequence[Run], force: bool) -> Dict[str, str]:
+def check_runs(runs: Sequence[Run], force: bool, scheduler=None) -> Dict[str, str]:
     """{name: 'reuse' | 'resume' | 'train'} for every run; a directory holding another
-    experiment raises StaleRunError before anything is launched (with `force` it is deleted)."""
+    experiment raises StaleRunError before anything is launched (with `force` it is deleted,
+    unless a live job still writes to it: then StaleRunError names that job)."""
+    if force:
+        for run in runs:
+            if stale_problems(run.run_dir, run.spec):
+                owner = live_job(run.run_dir, scheduler if scheduler is not None else
+                                 scheduler_view([run]))
+                if owner:
+                    raise StaleRunError(f'--force would delete {run.run_dir}, but {owner} still '
+                                        'runs there: stop it first (scancel, or end the process)')
     return {run.name: plan_run(run.run_dir, run.spec, force) for run in runs}
 
 
@@ -138,6 +156,12 @@ def work_dir_lock(root: Path, timeout: float = 300) -> Iterator[None]:
                     raise RuntimeError(f'another sweep holds {lock.name} ({lock.read().strip()})'
                                        f' for over {timeout:.0f} s') from None
                 time.sleep(0.2)
+            except OSError as exc:  # ENOLCK, EOPNOTSUPP: a file system without locks
+                raise RuntimeError(
+                    f'{lock.name} cannot be locked ({exc.strerror or exc}): the file system of '
+                    'the work dir does not support file locks (Lustre mounted without -o '
+                    'flock, some NFS setups), which keep two sweeps from launching a run '
+                    'twice. Use a --work-dir on one that does') from None
         lock.truncate(0)
         lock.write(f'pid {os.getpid()}\n')
         lock.flush()
@@ -147,12 +171,27 @@ def work_dir_lock(root: Path, timeout: float = 300) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def sweep_states(runs: Sequence[Run]) -> Dict[str, RunState]:
-    """Where each run stands (golu_mm.jobs.state), asking Slurm about the runs submitted to it."""
-    ids = [job['id'] for job in map(read_job, (r.run_dir for r in runs))
-           if job and job.get('launcher') == SLURM and job.get('id')]
-    scheduler = slurm.query(ids) if ids else {}
-    return {r.name: run_state(r.name, r.run_dir, r.spec, scheduler) for r in runs}
+def scheduler_view(runs: Sequence[Run]) -> SchedulerView:
+    """What Slurm says of the runs' jobs (an empty view where none was submitted to Slurm)."""
+    jobs = [read_job(r.run_dir) for r in runs]
+    slurm_jobs = [j for j in jobs if j and j.get('launcher') == SLURM]
+    return slurm.query(j.get('id') for j in slurm_jobs) if slurm_jobs else SchedulerView()
+
+
+def sweep_states(runs: Sequence[Run], scheduler=None) -> Dict[str, RunState]:
+    """Where each run stands (golu_mm.jobs.state), asking Slurm about the runs submitted to it
+    (or reading `scheduler`, a view already asked). A run whose pretraining ended without
+    success is blocked: it cannot run until that one is run again."""
+    scheduler = scheduler_view(runs) if scheduler is None else scheduler
+    states = {r.name: run_state(r.name, r.run_dir, r.spec, scheduler) for r in runs}
+    for run in runs:
+        own = states[run.name]
+        pre = states[run.pretrain.name] if run.pretrain else None
+        if pre and pre.state in ENDED_BADLY and own.state not in (DONE, RUNNING):
+            states[run.name] = RunState(run.name, BLOCKED, own.job, own.step, own.checkpoint,
+                                        f'{run.pretrain.name} {pre.state}'
+                                        + (f': {pre.reason}' if pre.reason else ''))
+    return states
 
 
 def finish_run_dir(run_dir: Path) -> dict:
@@ -213,6 +252,8 @@ def write_report(runs: Sequence[Run], root: Path, log=print) -> Dict[str, Path]:
                   or any(m not in r['metrics'] for m in metrics)]
     paths = write_table(aggregate(found, metrics), metrics, root, differences(found, metrics),
                         incomplete)
+    with paths['markdown'].open('a') as f:
+        f.write(cost_section(runs, states))
     link_analysis(root)  # tools/analyze_activations.py's page, where it was written
     for stage, pre, name in [(main, False, 'curves.png')] + (
             [(pretrain, True, 'pretrain_curves.png')] if pretrain else []):
@@ -225,6 +266,38 @@ def write_report(runs: Sequence[Run], root: Path, log=print) -> Dict[str, Path]:
             log(f'[compare] {name}: no training loss logged (run shorter than the logger '
                 f'interval) for {", ".join(without_loss)}')
     return paths
+
+
+def cost_results(runs: Sequence[Run], states: Dict[str, RunState]) -> List[dict]:
+    """What each finished run (not a pretraining) cost (golu_mm.jobs.cost.run_cost), its
+    pretraining's cost as 'pretrain/cost/...', as results the comparison aggregates."""
+    ids = {a['job'] for r in runs for a in read_attempts(r.run_dir) if str(a['job']).isdigit()}
+    accounting = slurm.accounting(ids) if ids else None
+    found = []
+    for run in runs:
+        if run.is_pretrain or states[run.name].state != DONE:
+            continue
+        cost = {k: v for k, v in run_cost(run.run_dir, accounting).items() if k in COST_METRICS}
+        if run.pretrain is not None:
+            cost.update({PRETRAIN_PREFIX + k: v for k, v in
+                         run_cost(run.pretrain.run_dir, accounting).items() if k in COST_METRICS})
+        found.append({'activation': run.activation, 'seed': run.seed, 'metrics': cost})
+    return found
+
+
+def cost_section(runs: Sequence[Run], states: Dict[str, RunState]) -> str:
+    """The report's cost table: wall time, GPU-hours and seconds per iteration per activation,
+    with each activation's difference from the first (paired by seed, 95 % CI)."""
+    found = cost_results(runs, states)
+    metrics = [m for m in [*COST_METRICS, *(PRETRAIN_PREFIX + c for c in COST_METRICS)]
+               if any(m in r['metrics'] for r in found)]
+    if not metrics:
+        return '\n## Training cost\n\nNo finished run recorded its cost.\n'
+    return ('\n## Training cost\n\nPer finished run: wall time over all its attempts '
+            '(hours), GPU-hours (Slurm\'s accounting where it is on, else the job records: '
+            'time x GPUs held) and seconds per training iteration (mmengine\'s logged `time`).'
+            '\n\n' + markdown(aggregate(found, metrics), metrics, differences(found, metrics))
+            + '\n')
 
 
 def run_here(runs: Sequence[Run], root: Path, force: bool, max_parallel: int = 1,
@@ -243,15 +316,20 @@ def run_here(runs: Sequence[Run], root: Path, force: bool, max_parallel: int = 1
             log(f'[compare] {run.run_dir}: done before with the same config and options, reusing '
                 f'{run.run_dir / "result.json"}')
         else:
-            jobs.append(Job(run.name, run.run_dir, run.launch_record(LOCAL, processes),
-                            run.pretrain.run_dir if run.pretrain else None))
+            jobs.append(Job(run.name, run.run_dir, run.launch_record(
+                LOCAL, processes, processes if gpus else 0), run.pretrain.run_dir
+                if run.pretrain else None))
 
     def claim(job: Job) -> bool:
         """Under the lock: this sweep's process runs `job` from now on (the pool's child once
         started), unless another sweep runs it."""
         run = by_dir[job.run_dir]
         with work_dir_lock(root):
-            if sweep_states([run])[run.name].active:
+            state = sweep_states([run])[run.name]
+            if state.state == DONE:
+                log(f'[compare] {run.run_dir}: another sweep finished it just now; reusing it')
+                return False
+            if state.active:
                 log(f'[compare] {run.run_dir}: another sweep runs it now; waiting for it')
                 return False
             start_run(run.run_dir, run.spec)
@@ -275,76 +353,3 @@ def run_here(runs: Sequence[Run], root: Path, force: bool, max_parallel: int = 1
             state = sweep_states([by_dir[job.run_dir]])[job.name]
             log(f'[compare] {job.run_dir}: FAILED ({state.reason}); going on')
     return results(runs, sweep_states(runs))
-
-
-def submit_to_slurm(runs: Sequence[Run], root: Path, force: bool, resources: slurm.Resources,
-                    report_command: Sequence[str], log=print) -> Dict[str, RunState]:
-    """Submits a Slurm job for every run that is not done, pending or running (a fine-tune
-    after its pretraining: afterok), then one job writing the report after all of them
-    (afterany), and returns at once with the states. Slurm validates the jobs' resources
-    (sbatch --test-only) before anything is submitted."""
-    slurm.require_slurm()
-    root = Path(root)
-    with work_dir_lock(root):
-        check_runs(runs, force)
-        states = sweep_states(runs)
-        ids = {name: s.job for name, s in states.items() if s.active}
-        stuck = [name for name, s in states.items()
-                 if s.state == PENDING and 'DependencyNeverSatisfied' in s.reason]
-        if stuck:  # their prerequisite failed: resubmitted below after it
-            slurm.cancel(ids.pop(name) for name in stuck)
-        todo = [r for r in runs if states[r.name].state != DONE and r.name not in ids]
-        for run in todo:
-            after = ids.get(run.pretrain.name) if run.pretrain else ''
-            if after and not after.isdigit():  # no Slurm dependency on a local process
-                raise slurm.SlurmError(f'{run.pretrain.run_dir} is being trained on this machine '
-                                       f'({after}): submit its fine-tune once it is done (or '
-                                       'stop it, and submit both)')
-        scripts = {run.name: slurm.batch_script(
-            f'golu-{run.name.replace("/", "-")}', run.run_dir / 'job-%j.out',
-            resources.sbatch_options(), [sys.executable, str(JOB_SCRIPT), str(run.run_dir)])
-            for run in todo}
-        if todo:
-            check = root / '.check.sbatch'
-            check.write_text(scripts[todo[0].name])
-            try:
-                slurm.check_submission(check)
-            finally:
-                check.unlink()
-        for run in todo:
-            after = ids.get(run.pretrain.name) if run.pretrain else None
-            start_run(run.run_dir, run.spec)
-            write_launch(run.run_dir, run.launch_record(SLURM, resources.processes))
-            script = run.run_dir / 'job.sbatch'
-            script.write_text(scripts[run.name])
-            ids[run.name] = slurm.submit(script, slurm.dependency(
-                after_ok=[after] if after else ()))
-            write_job(run.run_dir, {'launcher': SLURM, 'id': ids[run.name],
-                                    'sbatch': resources.sbatch_options()})
-        submit_report(root, report_command, resources,
-                      [i for i in ids.values() if i.isdigit()])
-        states = sweep_states(runs)
-    for name, s in states.items():
-        if s.state == PLANNED:
-            log(f'[compare] {name}: planned but not submitted ({s.reason})')
-    return states
-
-
-def submit_report(root: Path, command: Sequence[str], resources: slurm.Resources,
-                  after: Sequence[str]) -> Optional[str]:
-    """The job writing the report once every run's job has ended (afterany: a failed run is
-    named in it); it replaces the sweep's earlier report job if that one has not run yet."""
-    record_file = Path(root) / REPORT_JOB_FILE
-    earlier = read_json(record_file)
-    if earlier and slurm.query([earlier['id']]).get(earlier['id'], ('',))[0] == 'PENDING':
-        slurm.cancel([earlier['id']])
-    script = Path(root) / 'report.sbatch'
-    light = slurm.Resources(gpus_per_node=0, cpus_per_task=1, time=resources.time,
-                            partition=resources.partition, account=resources.account,
-                            qos=resources.qos)
-    script.write_text(slurm.batch_script('golu-report', Path(root) / 'report-%j.out',
-                                         light.sbatch_options(), command, requeue=False))
-    job_id = slurm.submit(script, slurm.dependency(after_any=after))
-    write_json(record_file, {'id': job_id, 'command': shlex.join(command)})
-    return job_id
-

@@ -40,6 +40,10 @@ def tool_arguments(parser, kind: str, argv: Optional[Sequence[str]] = None):
         parser.add_argument('--auto-scale-lr', action='store_true',
                             help='scale the learning rate to the actual batch size '
                                  '(auto_scale_lr.base_batch_size in the config)')
+        parser.add_argument('--save-on-signal', action='store_true',
+                            help='on SIGUSR1 or SIGTERM, save a checkpoint at the end of the '
+                                 'current iteration and stop (exit code 75); --resume goes on '
+                                 'from it')
     if kind in ('train', 'test'):
         parser.add_argument('--non-strict', action='store_true',
                             help='load a checkpoint whose keys or shapes do not match the model '

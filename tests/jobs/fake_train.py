@@ -1,10 +1,13 @@
 """Stands in for tools/train.py in the job tests: parses the same arguments, records how it was
 started (arguments, CUDA_VISIBLE_DEVICES, OMP_NUM_THREADS, CPU affinity, start and end times) in
 WORK_DIR/started.jsonl, then fails (an act_cfg type of 'Fail'), or sleeps FAKE_TRAIN_SLEEP
-seconds and writes a scalars.json (mIoU 40 + seed; none for 'Silent') and a checkpoint."""
+seconds and writes a scalars.json (mIoU 40 + seed; none for 'Silent') and a checkpoint. With
+--save-on-signal, SIGUSR1 or SIGTERM during the sleep saves a checkpoint (iter_N, N one more than
+the last) and exits 75, as tools/train.py does; FAKE_TRAIN_NO_SAVE=1 exits so without saving."""
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -15,11 +18,26 @@ parser.add_argument('--work-dir')
 parser.add_argument('--resume', nargs='?', const='auto')
 parser.add_argument('--launcher', default='none')
 parser.add_argument('--cfg-options', nargs='+', default=[])
+parser.add_argument('--save-on-signal', action='store_true')
 args = parser.parse_args()
 options = dict(o.split('=', 1) for o in args.cfg_options)
 act, seed = options['act_cfg.type'], int(options['randomness.seed'])
 work = Path(args.work_dir)
 start = time.time()
+
+
+def save_and_stop(signum, _frame):
+    if not os.environ.get('FAKE_TRAIN_NO_SAVE'):
+        marker = work / 'last_checkpoint'
+        last = int(marker.read_text().rsplit('_', 1)[1].split('.')[0]) if marker.exists() else 0
+        (work / f'iter_{last + 1}.pth').write_bytes(b'')
+        marker.write_text(str(work / f'iter_{last + 1}.pth'))
+    sys.exit(75)
+
+
+if args.save_on_signal:
+    for signum in (signal.SIGUSR1, signal.SIGTERM):
+        signal.signal(signum, save_and_stop)
 time.sleep(float(os.environ.get('FAKE_TRAIN_SLEEP', '0')))
 with (work / 'started.jsonl').open('a') as f:
     f.write(json.dumps({'argv': sys.argv[1:], 'start': start, 'end': time.time(),

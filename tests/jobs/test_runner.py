@@ -76,7 +76,8 @@ def test_training_commands(tmp_path, monkeypatch):
     monkeypatch.setenv('SLURM_CPUS_PER_TASK', '6')
     assert training_command(tmp_path, {**base, 'launcher': 'slurm', 'processes': 16}, True) == [
         'srun', '--kill-on-bad-exit=1', '--cpus-per-task=6', 'py', '-u', 'train.py', 'c.py',
-        '--work-dir', str(tmp_path), '--resume', '--launcher', 'slurm', '--cfg-options', 'a=1']
+        '--work-dir', str(tmp_path), '--save-on-signal', '--resume', '--launcher', 'slurm',
+        '--cfg-options', 'a=1']
     single = training_command(tmp_path, {**base, 'launcher': 'slurm', 'processes': 1}, False)
     assert '--launcher' not in single and single[:3] == ['srun', '--kill-on-bad-exit=1',
                                                           '--cpus-per-task=6']
@@ -85,4 +86,5 @@ def test_training_commands(tmp_path, monkeypatch):
                             '--nproc_per_node=2']
     assert torchrun[-4:] == ['--launcher', 'pytorch', '--cfg-options', 'a=1']
     assert training_command(tmp_path, {**base, 'launcher': 'local'}, False) == [
-        'py', '-u', 'train.py', 'c.py', '--work-dir', str(tmp_path), '--cfg-options', 'a=1']
+        'py', '-u', 'train.py', 'c.py', '--work-dir', str(tmp_path), '--save-on-signal',
+        '--cfg-options', 'a=1']

@@ -41,7 +41,7 @@ def test_batch_script_quotes_and_appends():
 
 def test_missing_slurm_is_named(monkeypatch, tmp_path):
     monkeypatch.setenv('PATH', str(tmp_path))
-    with pytest.raises(SlurmError, match=r'needs Slurm\'s sbatch, squeue, scancel on PATH'):
+    with pytest.raises(SlurmError, match=r'needs Slurm\'s sbatch, squeue, scancel, scontrol on PATH'):
         require_slurm()
 
 

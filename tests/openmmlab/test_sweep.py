@@ -114,10 +114,10 @@ def test_a_fine_tune_is_not_submitted_after_a_local_pretraining(tmp_path, monkey
     from golu_mm.jobs import slurm
     from golu_mm.jobs.records import hostname, process_start, write_job
     from golu_mm.analysis.run_record import start_run
-    from golu_mm.openmmlab import sweep
+    from golu_mm.openmmlab import slurm_sweep, sweep
     stub = tmp_path / 'bin'
     stub.mkdir()
-    for command in ('sbatch', 'squeue', 'scancel'):
+    for command in ('sbatch', 'squeue', 'scancel', 'scontrol'):
         (stub / command).write_text('#!/bin/bash\necho "called $0" >&2\nexit 9\n')
         (stub / command).chmod(0o755)
     monkeypatch.setenv('PATH', f'{stub}:{os.environ["PATH"]}')
@@ -130,5 +130,6 @@ def test_a_fine_tune_is_not_submitted_after_a_local_pretraining(tmp_path, monkey
                                 'pid_start': process_start(os.getpid())})
     with pytest.raises(slurm.SlurmError, match=r'pretrain/GoLU_seed0 is being trained on this '
                                                r'machine \(pid \d+@'):
-        sweep.submit_to_slurm(runs, tmp_path / 'w', False, slurm.Resources(), ['true'])
+        slurm_sweep.submit_to_slurm(runs, tmp_path / 'w', False,
+                                    slurm_sweep.SlurmSettings(slurm.Resources()), ['true'])
     assert not (runs[1].run_dir / 'job.json').exists()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from golu_mm.data import config_options, generate
+from golu_mm.openmmlab.checkpoint import read_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 DET = 'configs/demo/mask_rcnn_golu_demo.py'
@@ -117,7 +118,7 @@ def test_checkpoints_are_checked(data_root, tmp_path):
     # --resume from a weights-only file.
     import torch
     weights = tmp_path / 'weights.pth'
-    torch.save({'state_dict': torch.load(seg_ckpt)['state_dict']}, weights)
+    torch.save({'state_dict': read_checkpoint(str(seg_ckpt))['state_dict']}, weights)
     error = fails(sys.executable, 'tools/train.py', SEG, '--work-dir', work, '--resume', weights,
                   *opts)
     assert '--resume needs a checkpoint saved by training' in error and str(weights) in error
@@ -125,6 +126,8 @@ def test_checkpoints_are_checked(data_root, tmp_path):
     # Nothing left to train: said so.
     log = run(sys.executable, 'tools/train.py', SEG, '--work-dir', work, '--resume', *opts)
     assert 'nothing to train: the resumed checkpoint is at iteration 2' in log
+    # ... and its validation made (a run stopped before it gets its final metrics).
+    assert 'mIoU' in log.partition('evaluating the resumed final checkpoint')[2]
 
     # The latest checkpoint is corrupt: auto-resume falls back to the previous one.
     (work / 'iter_3.pth').write_bytes(seg_ckpt.read_bytes()[:10000])
