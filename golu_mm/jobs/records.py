@@ -72,7 +72,8 @@ def write_end(run_dir: Path, status: str, **fields) -> None:
                                           **fields})
     attempts = read_attempts(run_dir)
     if attempts and 'ended' not in attempts[-1]:
-        attempts[-1].update(ended=ended, how=status, to=fields.get('checkpoint'))
+        attempts[-1].update(ended=ended, how=status, to=fields.get('checkpoint'),
+                            reason=fields.get('reason'))
         _write_attempts(run_dir, attempts)
 
 

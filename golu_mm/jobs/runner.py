@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, List, Optional
 
 from ..analysis.run_record import last_checkpoint
-from . import slurm
+from . import signals, slurm
 from .records import (FAILED, FINISHED, REQUEUED, SLURM, TERMINATED, read_job, read_launch,
                       start_attempt, write_end, write_job)
 
@@ -145,12 +145,17 @@ def go_on(run_dir: Path, job_id: str, launch: dict) -> str:
     return f'{refused}; submitted again as job {new}'
 
 
-def run_job(run_dir: Path, finish: Callable[[Path], None]) -> int:
+def run_job(run_dir: Path, finish: Callable[[Path], None],
+            received: Optional[List[int]] = None) -> int:
     """Train and finish the run in `run_dir` as its launch.json says; returns the exit code (128 +
     signal when ended by one; SAVED_EXIT when it goes on in a new attempt). finish(run_dir)
     writes the run's result after its training succeeded. In a Slurm job, a training stopped by
     the time limit's warning, the limit itself or a preemption requeues the job (at most
-    launch.json's max_attempts attempts, each one saving progress); a cancel does not."""
+    launch.json's max_attempts attempts, each one saving progress); a cancel does not. The
+    warning (USR1) becomes a stop request in the run directory (signals.request_stop), which the
+    training reads at the end of each iteration; other signals are handed on to the training.
+    `received`: the signals noted before this call (tools/run_job.py notes them from its
+    start), appended to as more come."""
     run_dir = Path(run_dir)
     job = read_launch(run_dir)
     if job is None:
@@ -180,22 +185,36 @@ def run_job(run_dir: Path, finish: Callable[[Path], None]) -> int:
         f'resuming from {checkpoint}' if checkpoint else 'no checkpoint yet: from iteration 0'),
         flush=True)
     mark = _checkpoint_mark(run_dir)
-    command = training_command(run_dir, job, resume=checkpoint is not None)
-    child = subprocess.Popen(command, env=job_environment())
-    received = []
+    received = [] if received is None else received
+    child = None
 
-    def forward(signum, _frame):
+    def act(signum):
+        if signum == signal.SIGUSR1:
+            signals.request_stop(run_dir, signum)
+        elif child is not None:
+            child.send_signal(signum)
+
+    def note(signum, _frame):
         received.append(signum)
-        child.send_signal(signum)
+        act(signum)
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
-        signal.signal(signum, forward)
+        signal.signal(signum, note)
+    signals.clear_stop_request(run_dir)  # an earlier attempt's
+    for signum in list(received):
+        act(signum)
+    command = training_command(run_dir, job, resume=checkpoint is not None)
+    child = subprocess.Popen(command, env=job_environment())
+    for signum in received:  # one that came while the child was being started
+        if signum != signal.SIGUSR1:
+            child.send_signal(signum)
     code = child.wait()
     now = _checkpoint_mark(run_dir)
     saved = now[0] if now else None
     if code != 0 and not received and code != SAVED_EXIT:
-        write_end(run_dir, FAILED, exit=code, checkpoint=saved)
-        return code
+        write_end(run_dir, FAILED, exit=code, checkpoint=saved, reason=f'killed by '
+                  f'{signal.Signals(-code).name}' if code < 0 else None)
+        return code if code > 0 else 128 - code
     if code == 0:  # trained to its end (a signal that came after does not undo that)
         try:
             finish(run_dir)

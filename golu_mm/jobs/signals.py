@@ -1,12 +1,38 @@
-"""The signals a training stops on to go on later (Slurm's warning before the time limit, USR1;
-a preemption's or the time limit's SIGTERM), noted from the moment a process listens, so that
-one arriving while the training still starts up (imports, building the model) is acted on at
-the end of its first iteration instead of killing it. openmmlab's SaveOnSignalHook acts on
-them; tools/train.py --save-on-signal listens before its heavy imports."""
+"""What a training stops on to go on later: Slurm's warning before the time limit (USR1) and a
+preemption's or the time limit's SIGTERM, noted from the moment a process listens, so that one
+arriving while the training still starts up (imports, building the model) is acted on at the
+end of its first iteration instead of killing it; and a stop request, the file STOP_FILE in the
+training's work dir, which a sweep's job writes when it gets the warning (its training may run
+under srun, which would hand the signal on before the training listens). openmmlab's
+SaveOnSignalHook acts on both; tools/train.py --save-on-signal listens before its heavy
+imports."""
+import os
 import signal
+from pathlib import Path
 from typing import Optional, Sequence
 
 SIGNALS = ('SIGUSR1', 'SIGTERM')
+STOP_FILE = 'stop_requested'
+
+
+def request_stop(work_dir, signum: int) -> None:
+    """Asks the training in `work_dir` to save and stop at the end of its current iteration."""
+    (Path(work_dir) / STOP_FILE).write_text(signal.Signals(signum).name)
+
+
+def stop_requested(work_dir) -> Optional[int]:
+    """The signal a stop request in `work_dir` stands for (None: there is none)."""
+    try:
+        return int(getattr(signal, (Path(work_dir) / STOP_FILE).read_text().strip()))
+    except (OSError, AttributeError, TypeError, ValueError):
+        return None
+
+
+def clear_stop_request(work_dir) -> None:
+    try:
+        os.remove(Path(work_dir) / STOP_FILE)
+    except FileNotFoundError:
+        pass
 _received: list = []
 _previous: dict = {}
 

@@ -232,11 +232,13 @@ def job_detail(job_id: str) -> Dict[str, str]:
     return dict(re.findall(r'(\w+)=(\S*)', result.stdout))
 
 
-def requeue(job_id: str) -> None:
-    """scontrol requeue: the job (running, or ended) goes back to the queue under its id."""
-    result = _run(['scontrol', 'requeue', str(job_id)], timeout=60)
-    if result.returncode != 0:
-        raise SlurmError(f'scontrol requeue {job_id}: {_refusal(result)}')
+def requeue(job_id: str, tries: int = 5, pause: float = 3.0) -> None:
+    """scontrol requeue: the job (running, or ended) goes back to the queue under its id. Asked
+    `tries` times (a controller restarting does not answer for a few seconds); SlurmError with
+    Slurm's reason where it refuses."""
+    result, error = _asked(['scontrol', 'requeue', str(job_id)], tries, pause)
+    if error:
+        raise SlurmError(f'scontrol requeue {job_id}: {error.removeprefix("scontrol: ")}')
 
 
 def set_dependency(job_id: str, dependency: str) -> None:

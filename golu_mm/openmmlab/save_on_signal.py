@@ -1,6 +1,6 @@
 """SaveOnSignalHook: a training that is told to stop (Slurm's warning before the time limit,
-USR1; a preemption's or the time limit's SIGTERM) saves a checkpoint at the end of the current
-iteration and stops, so that the next attempt resumes there instead of at the last periodic
+USR1, or a stop request in its work dir: golu_mm.jobs.signals; a preemption's or the time
+limit's SIGTERM) saves a checkpoint at the end of the current iteration and stops, so that the next attempt resumes there instead of at the last periodic
 checkpoint. tools/train.py --save-on-signal adds it (every sweep job does) and listens from its
 start (golu_mm.jobs.signals); a config can name it in custom_hooks.
 
@@ -90,7 +90,8 @@ class SaveOnSignalHook(Hook):
             runner.train_loop.dataloader, self._unwrapped = self._unwrapped, None
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        received = stop_signals.received() or 0
+        received = stop_signals.received() or (
+            is_main_process() and stop_signals.stop_requested(runner.work_dir)) or 0
         if get_world_size() > 1:  # every rank stops at the same iteration
             flag = torch.tensor([received], dtype=torch.int64)
             all_reduce(flag, op='max')

@@ -230,7 +230,8 @@ def results(runs: Sequence[Run], states: Dict[str, RunState]) -> List[dict]:
             out.append(read_result(run.run_dir))
             continue
         note = state.reason
-        if run.pretrain is not None and states[run.pretrain.name].state != DONE:
+        if run.pretrain is not None and state.state != BLOCKED and \
+                states[run.pretrain.name].state != DONE:
             pre = states[run.pretrain.name]
             note = f'its pretraining is {pre.state}' + (f': {pre.reason}' if pre.reason else '')
         result = failed_run(run.spec, note)

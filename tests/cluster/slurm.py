@@ -1,7 +1,9 @@
 """A real single-node Slurm cluster for the tests: Debian's slurm-wlm + munge, slurmctld and slurmd
 started as root on free localhost ports with their state in a scratch folder, stopped by the pids
 they write. The node declares 16 CPUs and 8 GPUs (empty files: jobs that ask for GPUs are
-scheduled and run on the CPU), so several small jobs run at once on a 2-core machine."""
+scheduled and run on the CPU), so several small jobs run at once on a 2-core machine. A requeued
+job waits cred_expire seconds before it starts again (120 by default): 10 here, so that the
+tests' requeues take seconds, not minutes."""
 import os
 import shutil
 import signal
@@ -52,7 +54,7 @@ class SlurmCluster:
             f'NodeName={self.host} Name=gpu File={gpu_files}[0-{self.gpus - 1}]\n')
         self.conf.write_text('\n'.join([
             'ClusterName=golutest', f'SlurmctldHost={self.host}', 'AuthType=auth/munge',
-            'SlurmUser=root', 'SlurmdUser=root',
+            'AuthInfo=cred_expire=10', 'SlurmUser=root', 'SlurmdUser=root',
             f'SlurmctldPort={free_port()}', f'SlurmdPort={free_port()}',
             f'StateSaveLocation={self.root / "state"}', f'SlurmdSpoolDir={self.root / "spool"}',
             f'SlurmctldPidFile={self.root / "slurmctld.pid"}',
@@ -97,6 +99,14 @@ class SlurmCluster:
         logs = (self.root / 'log/slurmd.log').read_text()[-1500:]
         self.stop()
         raise SlurmUnavailable(f'the node did not come up in {timeout:.0f} s: {logs}')
+
+    def restart_controller(self, down: float = 3) -> None:
+        """slurmctld stopped (by its pid) and started again `down` seconds later, with its
+        state: queued and running jobs go on."""
+        _kill_by_pidfile(self.root / 'slurmctld.pid')
+        time.sleep(down)
+        subprocess.run(['slurmctld', '-L', str(self.root / 'log/slurmctld.log')], env=self.env,
+                       check=True, capture_output=True)
 
     def run(self, *command: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(command, env=self.env, capture_output=True, text=True,

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -182,15 +183,25 @@ def test_bad_input_stops_before_anything_is_submitted(slurm_cluster, scenes, tmp
         '(nothing was submitted; check --partition/--account/--qos/--gpus-per-node)']
     assert squeue(slurm_cluster).keys() == before.keys()  # no job submitted
     assert not (tmp_path / 'w' / 'GoLU_seed0' / 'job.json').exists()
-    # A job that dies before writing anything: failed, with the error its output ends with.
-    dying = [DEMO, '--activations', 'GoLU', '--seeds', 0, '--work-dir', tmp_path / 'w',
-             '--cfg-options', *seg_options(scenes, 'train_dataloader.dataset.data_root=/x/'),
-             '--launcher', 'slurm', '--gpus-per-node', 0]
-    tool(*dying)
-    status = wait_for(lambda: (lambda out: 'failed' in out and out)(
-        tool(*dying, '--status').stdout), 300, 'the failure')
-    assert re.search(r'^GoLU_seed0 +failed +\d+ +FAILED: error: .*/x/', status, re.M), status
-    assert not (tmp_path / 'w' / 'GoLU_seed0' / 'result.json').exists()
+    # A missing dataset is found before anything is queued, naming the run and the path.
+    missing = tool(DEMO, '--activations', 'GoLU', '--seeds', 0, '--work-dir', tmp_path / 'w',
+                   '--cfg-options', *seg_options(scenes, 'train_dataloader.dataset.data_root=/x/'),
+                   '--launcher', 'slurm', '--gpus-per-node', 0, check=False)
+    assert missing.returncode == 1 and missing.stderr.strip().splitlines()[-2] == (
+        f'error: ConfigError: run GoLU_seed0 ({DEMO}): train_dataloader.dataset.data_root /x/ '
+        'does not exist. Nothing was submitted')
+    # Settings Slurm would refuse, or that cannot work, are one line each, nothing submitted.
+    for extra, message in (
+            (['--time', 'soon'], "Slurm refuses the sweep's jobs: Invalid --time specification"),
+            (['--max-attempts', 0], 'ValueError: --max-attempts must be at least 1, not 0'),
+            (['--max-running', 0], 'ValueError: --max-running must be at least 1, not 0'),
+            (['--time', '5', '--signal-lead', 600], '--signal-lead 600 s is not shorter than '
+                                                    'the time limit --time 5 (300 s)')):
+        refused = tool(*args, *extra, check=False)
+        errors = [line for line in refused.stderr.splitlines() if line.startswith('error')]
+        assert refused.returncode == 1 and len(errors) == 1 and message in errors[0], errors
+    assert squeue(slurm_cluster).keys() == before.keys()
+    assert not (tmp_path / 'w' / 'GoLU_seed0' / 'job.json').exists()
 
 
 def test_slurm_train_sh_runs_a_two_task_ddp_training(slurm_cluster, scenes, tmp_path):
@@ -222,3 +233,128 @@ def test_a_run_of_several_tasks_is_one_ddp_training(slurm_cluster, scenes, tmp_p
     assert (run / 'result.json').is_file(), job_output(run)[-3000:]
     log = next(run.glob('*/*.log')).read_text()
     assert 'Distributed launcher: slurm' in log and re.search(r'GPU number: 2|world_size: 2', log)
+
+
+def training_pids(run):
+    """The pids of the training processes (tools/train.py) working in `run`."""
+    pids = []
+    for proc in Path('/proc').iterdir():
+        try:
+            argv = (proc / 'cmdline').read_bytes().split(b'\0')
+        except OSError:
+            continue
+        if any(a.endswith(b'tools/train.py') for a in argv) and str(run).encode() in argv:
+            pids.append(int(proc.name))
+    return pids
+
+
+def our_jobs(cluster):
+    """{job id: (state, comment)} of the cluster's jobs whose comment names a golu_mm run."""
+    out = cluster.run('squeue', '-h', '-t', 'all', '-o', '%i|%T|%k').stdout
+    return {i: (s, c) for i, s, c in (line.split('|', 2) for line in out.splitlines())
+            if c.startswith('golu_mm:')}
+
+
+def steps_of(run):
+    """The training steps each session of the run logged, session by session."""
+    return [[json.loads(line)['step'] for line in s.read_text().splitlines()
+             if 'loss' in json.loads(line)] for s in sorted(run.glob('*/vis_data/scalars.json'))]
+
+
+def test_a_sweep_finishes_unattended_while_faults_hit_it(slurm_cluster, scenes, tmp_path):
+    """2 activations x 2 seeds with pretraining, at most 3 runs at once, while: a pretraining
+    crashes (its training killed), a fine-tune runs under a 1-minute time limit, another is
+    requeued with scontrol, slurmctld restarts, and squeue fails for a while. Nobody steps in:
+    the report comes, naming the failed and the blocked run; every other run reaches its last
+    iteration, resuming; no run ever has two jobs; nothing is left waiting."""
+    shapes = generate_classification(tmp_path / 'cls', num_train=12, num_val=6, size=32)
+    work = tmp_path / 'sweep'
+    flag = tmp_path / 'squeue-fails'
+    flaky = tmp_path / 'flaky-bin'
+    flaky.mkdir()
+    (flaky / 'squeue').write_text(
+        f'#!/bin/bash\nif [ -e {flag} ]; then echo "squeue: error: slurm_load_jobs error: Socket '
+        f'timed out on send/recv operation" >&2; exit 1; fi\nexec {shutil.which("squeue")} "$@"\n')
+    (flaky / 'squeue').chmod(0o755)
+    env = {**os.environ, 'PATH': f'{flaky}:{os.environ["PATH"]}'}
+    iters = 240
+    args = [DEMO, '--activations', 'ReLU', 'GoLU', '--seeds', 0, 1, '--work-dir', work,
+            '--cfg-options', *seg_options(scenes, f'train_cfg.max_iters={iters}',
+                                          f'train_cfg.val_interval={iters}', 'image_size=64',
+                                          'train_dataloader.batch_size=2',
+                                          'default_hooks.logger.interval=1'),
+            '--pretrain-config', 'configs/demo/resnet_golu_pretrain_demo.py',
+            '--pretrain-cfg-options', 'train_cfg.max_iters=60', 'train_dataloader.batch_size=4',
+            'default_hooks.logger.interval=1', 'model.backbone.type=ActResNetV1c',
+            *(f'{k}={v}' for k, v in config_options(shapes, detection=False).items()),
+            '--launcher', 'slurm', '--gpus-per-node', 1, '--cpus-per-task', 1,
+            '--signal-lead', 30, '--max-running', 3, '--max-attempts', 20]
+    tool(*args, env=env)
+    run = {name: work / name for name in ('pretrain/ReLU_seed1', 'ReLU_seed1', 'GoLU_seed0',
+                                          'GoLU_seed1')}
+    job_id = {name: json.loads((path / 'job.json').read_text())['id']
+              for name, path in run.items()}
+    slurm_cluster.run('scontrol', 'update', f'JobId={job_id["GoLU_seed0"]}', 'TimeLimit=1')
+    most, doubled, done = [0], [], set()
+
+    def watch():
+        jobs = our_jobs(slurm_cluster)
+        active = [c for s, c in jobs.values() if s in ('PENDING', 'RUNNING', 'COMPLETING',
+                                                       'CONFIGURING', 'REQUEUED')]
+        doubled.extend(c for c in set(active) if active.count(c) > 1)
+        most[0] = max(most[0], [s for s, _ in jobs.values()].count('RUNNING'))
+
+    def until(condition, timeout, what):
+        def check():
+            watch()
+            return condition()
+        return wait_for(check, timeout, what, poll=0.2)
+
+    # A pretraining crashes (its training process killed, as by the OOM killer).
+    pids = until(lambda: training_pids(run['pretrain/ReLU_seed1']), 300, 'the pretraining')
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    # A fine-tune is requeued by hand once it trains.
+    until(lambda: len(steps_of(run['GoLU_seed1'])[-1:][0] if steps_of(run['GoLU_seed1'])
+                      else []) >= 10, 600, 'GoLU_seed1 training')
+    slurm_cluster.run('scontrol', 'requeue', job_id['GoLU_seed1'])
+    # squeue fails for a while: the states are unknown, and a rerun submits nothing.
+    flag.touch()
+    status = tool(*args[:args.index('--launcher')], '--status', env=env).stdout
+    assert re.search(r'^GoLU_seed1 +unknown +\d+ .*Socket timed out', status, re.M), status
+    before = set(our_jobs(slurm_cluster))
+    refused = tool(*args, check=False, env=env)
+    assert refused.returncode == 1 and 'Slurm does not answer (squeue: slurm_load_jobs error: ' \
+        'Socket timed out on send/recv operation): nothing was submitted' in refused.stderr
+    assert set(our_jobs(slurm_cluster)) == before
+    flag.unlink()
+    # The controller restarts.
+    slurm_cluster.restart_controller()
+    # Nobody steps in any more: the closing job writes the report once every job has ended.
+    until(lambda: (work / 'comparison.md').is_file() and not any(
+        s in ('PENDING', 'RUNNING', 'COMPLETING', 'CONFIGURING')
+        for s, _ in our_jobs(slurm_cluster).values()), 900, 'the report')
+    assert not doubled, f'runs with two jobs at once: {set(doubled)}'
+    assert most[0] <= 3
+    report = (work / 'comparison.md').read_text()
+    assert re.search(r'^\| ReLU \| 1 \| blocked \| pretrain/ReLU_seed1 failed: ', report, re.M), \
+        report
+    states = {line.split()[0]: line.split()[1] for line in
+              tool(*args[:args.index('--launcher')], '--status').stdout.splitlines()[1:]}
+    assert states == {'pretrain/ReLU_seed0': 'done', 'ReLU_seed0': 'done',
+                      'pretrain/ReLU_seed1': 'failed', 'ReLU_seed1': 'blocked',
+                      'pretrain/GoLU_seed0': 'done', 'GoLU_seed0': 'done',
+                      'pretrain/GoLU_seed1': 'done', 'GoLU_seed1': 'done'}, states
+    for name in ('ReLU_seed0', 'GoLU_seed0', 'GoLU_seed1'):
+        sessions = steps_of(work / name)
+        assert max(sessions[-1]) == iters  # trained to its end ...
+        assert all(later[0] > 1 for later in sessions[1:] if later)  # ... never from 0 again
+    for name in ('GoLU_seed0', 'GoLU_seed1'):  # the time limit and the requeue: attempts
+        attempts = json.loads((work / name / 'attempts.json').read_text())['attempts']
+        assert len(attempts) >= 2 and attempts[0]['how'] == 'requeued', attempts
+        assert 'attempt 2, resuming from' in job_output(work / name)
+        spans = [(a['started'], a.get('ended', '9')) for a in attempts]
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # one after another
+    assert 'time limit ahead' in json.dumps(json.loads(
+        (work / 'GoLU_seed0' / 'attempts.json').read_text()))
+    assert 'Training cost' in report and 'cost/wall_hours' in report

@@ -2,8 +2,9 @@
 started (arguments, CUDA_VISIBLE_DEVICES, OMP_NUM_THREADS, CPU affinity, start and end times) in
 WORK_DIR/started.jsonl, then fails (an act_cfg type of 'Fail'), or sleeps FAKE_TRAIN_SLEEP
 seconds and writes a scalars.json (mIoU 40 + seed; none for 'Silent') and a checkpoint. With
---save-on-signal, SIGUSR1 or SIGTERM during the sleep saves a checkpoint (iter_N, N one more than
-the last) and exits 75, as tools/train.py does; FAKE_TRAIN_NO_SAVE=1 exits so without saving."""
+--save-on-signal, SIGUSR1, SIGTERM or a stop request (WORK_DIR/stop_requested) during the sleep
+saves a checkpoint (iter_N, N one more than the last) and exits 75, as tools/train.py does;
+FAKE_TRAIN_NO_SAVE=1 exits so without saving."""
 import argparse
 import json
 import os
@@ -38,7 +39,11 @@ def save_and_stop(signum, _frame):
 if args.save_on_signal:
     for signum in (signal.SIGUSR1, signal.SIGTERM):
         signal.signal(signum, save_and_stop)
-time.sleep(float(os.environ.get('FAKE_TRAIN_SLEEP', '0')))
+deadline = time.monotonic() + float(os.environ.get('FAKE_TRAIN_SLEEP', '0'))
+while time.monotonic() < deadline:  # a stop request (the sweep job's warning) acts as a signal
+    time.sleep(0.05)
+    if args.save_on_signal and (work / 'stop_requested').exists():
+        save_and_stop(signal.SIGUSR1, None)
 with (work / 'started.jsonl').open('a') as f:
     f.write(json.dumps({'argv': sys.argv[1:], 'start': start, 'end': time.time(),
                         'cuda': os.environ.get('CUDA_VISIBLE_DEVICES'),

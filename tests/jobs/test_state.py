@@ -103,3 +103,54 @@ def test_state_table_lines_up():
     assert lines[0].split() == ['run', 'state', 'job', 'iter', 'checkpoint', 'reason']
     assert lines[1].split() == ['pretrain/GoLU_seed0', 'running', '12', '40', 'iter_40.pth']
     assert lines[2].index('pending') == lines[1].index('running')
+
+
+def test_a_scheduler_that_does_not_answer_makes_the_state_unknown(tmp_path):
+    from golu_mm.jobs.state import UNKNOWN, SchedulerView
+    run = started(tmp_path, {'launcher': SLURM, 'id': '31'})
+    silent = SchedulerView(error='squeue: slurm_load_jobs error: Socket timed out')
+    state = run_state('r', run, SPEC, silent)
+    assert (state.state, state.job) == (UNKNOWN, '31') and state.active
+    assert 'Socket timed out' in state.reason
+    # What the job wrote of its end is final whatever Slurm says; a requeue is not.
+    write_end(run, 'requeued', reason='time limit ahead')
+    assert run_state('r', run, SPEC, silent).state == UNKNOWN
+    write_end(run, 'failed', exit=1, reason='no progress')
+    assert run_state('r', run, SPEC, silent).state == FAILED
+    # Answered, the same record reads as the job's end.
+    assert run_state('r', run, SPEC, SchedulerView({'31': ('FAILED', 'NonZeroExitCode')})
+                     ).reason == 'no progress'
+
+
+def test_a_submission_without_its_id_is_found_by_the_job_comment(tmp_path):
+    from golu_mm.jobs.records import job_comment
+    from golu_mm.jobs.state import UNKNOWN, SchedulerView
+    run = started(tmp_path, {'launcher': SLURM, 'id': None})
+    assert run_state('r', run, SPEC, SchedulerView()).state == PLANNED
+    found = SchedulerView({'40': ('RUNNING', 'None')}, {job_comment(run): ['40']})
+    assert (run_state('r', run, SPEC, found).state, run_state('r', run, SPEC, found).job) == (
+        RUNNING, '40')
+    assert run_state('r', run, SPEC, SchedulerView(error='down')).state == UNKNOWN
+
+
+def test_a_requeued_job_is_pending_while_slurm_holds_it(tmp_path):
+    run = started(tmp_path, {'launcher': SLURM, 'id': '12'})
+    write_end(run, 'requeued', reason='time limit ahead')
+    assert run_state('r', run, SPEC, {'12': ('PENDING', 'BeginTime')}).state == PENDING
+    gone = run_state('r', run, SPEC, {})
+    assert gone.state == FAILED and 'was requeued (time limit ahead)' in gone.reason
+
+
+def test_the_live_job_of_a_directory(tmp_path):
+    from golu_mm.jobs.records import job_comment
+    from golu_mm.jobs.state import SchedulerView, live_job
+    run = started(tmp_path, {'launcher': SLURM, 'id': '5'})
+    assert live_job(run, SchedulerView({'5': ('RUNNING', 'None')})) == 'Slurm job 5'
+    assert live_job(run, SchedulerView({'5': ('COMPLETED', 'None')})) is None
+    assert live_job(run, SchedulerView({'9': ('PENDING', 'None')},
+                                       {job_comment(run): ['9']})) == 'Slurm job 9'
+    assert 'could not be asked' in live_job(run, SchedulerView(error='timeout'))
+    write_job(run, {'launcher': LOCAL, 'pid': os.getpid(), 'host': hostname(),
+                    'pid_start': process_start(os.getpid())})
+    assert live_job(run, SchedulerView()) == f'process pid {os.getpid()}@{hostname()}'
+    assert live_job(tmp_path / 'none', SchedulerView()) is None

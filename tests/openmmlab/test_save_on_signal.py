@@ -157,3 +157,20 @@ def test_under_ddp_every_rank_stops_at_the_same_iteration(tmp_path):
     assert out == ["rank 0 stopped after iteration 5, saved ['iter_5.pth']",
                    'rank 1 stopped after iteration 5, saved []']
     assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path / 'iter_5.pth')
+
+
+class RequestAt(Hook):
+    """Writes a stop request into the work dir before training iteration `at`, as a sweep job
+    does when Slurm warns it."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if runner.iter == self.at:
+            signals.request_stop(runner.work_dir, signal.SIGUSR1)
+
+
+def test_a_stop_request_in_the_work_dir_acts_as_the_warning(tmp_path):
+    with pytest.raises(TrainingStopped, match=r'stopped on SIGUSR1 after saving .*iter_4\.pth'):
+        runner(tmp_path, LOOPS['iter'], [RequestAt(3)]).train()
