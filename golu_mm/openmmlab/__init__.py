@@ -11,11 +11,15 @@
   and refuses to load a checkpoint trained with others; ``MechanismsHook`` (opt in) logs
   activation variance and gradient norms per stage during training; ``SaveOnSignalHook`` (opt
   in, tools/train.py --save-on-signal) saves a checkpoint and stops when the training is
-  signalled (a time limit ahead, a preemption).
+  signalled (a time limit ahead, a preemption);
+- ``allow_mmengine_checkpoints()`` makes mmengine load every checkpoint safely and checked
+  (safe_load): what a script that imports no adapter calls before it loads a checkpoint through
+  mmengine. Importing this package alone leaves mmengine's loaders as they are.
 """
 from .activations import register_activations
 from .activation_record import ActivationMetaHook  # noqa: F401 (registers the hook)
 from .mechanisms_hook import MechanismsHook  # noqa: F401 (registers the opt-in hook)
 from .save_on_signal import SaveOnSignalHook  # noqa: F401 (registers the opt-in hook)
+from .safe_load import allow_mmengine_checkpoints  # noqa: F401 (the one call for scripts)
 
 register_activations()

@@ -1,38 +1,23 @@
 """Reading checkpoints checked, with errors that name the file and the fix: read_checkpoint names
-a missing, empty, corrupt (CRC-32), truncated or undownloadable file; mismatch lists what of a
+a missing, empty, corrupt (CRC-32), truncated, unsafe or undownloadable file (the checks are
+safe_load.checked_load's, which every loader mmengine uses runs too); mismatch lists what of a
 state_dict does not fit a model; checkpoints_newest_first finds a work dir's checkpoints to
-resume from. Loading itself is safe_load's (no code runs from the file).
+resume from.
 """
 import collections
 import glob
 import os.path as osp
-import pickle
 import re
-import zipfile
 from typing import List, Optional
 
 import torch
 
 from .mmengine_private import load_checkpoint_object
-from .safe_load import allow_mmengine_checkpoints, openmmlab_entry
+from .safe_load import (REMOTE_HINT, CheckpointError, UnreadableCheckpointError,  # noqa: F401
+                        allow_mmengine_checkpoints, is_network_error, openmmlab_entry)
 
 
 SHOWN_KEYS = 5
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used as asked, with the file and the fix."""
-
-
-class UnreadableCheckpointError(CheckpointError):
-    """A checkpoint file that is missing, empty, truncated or not a checkpoint at all."""
-
-
-REMOTE_HINT = ('offline? Download it where there is network, then name the local file '
-               '(--cfg-options backbone_checkpoint=/path/to/file.pth for a backbone, '
-               'load_from=/path/to/file.pth for a whole model)')
-
-
 
 
 def remote_checkpoint_url(filename: str) -> Optional[str]:
@@ -59,67 +44,24 @@ def cached_download(url: str) -> str:
     return osp.join(torch.hub.get_dir(), 'checkpoints', osp.basename(url.split('?')[0]))
 
 
-def _is_network_error(exc: BaseException) -> bool:
-    import http.client
-    import socket
-    import urllib.error
-    while exc is not None:
-        if isinstance(exc, (urllib.error.URLError, ConnectionError, socket.timeout,
-                            http.client.HTTPException)):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-def check_integrity(filename: str) -> None:
-    """UnreadableCheckpointError when a checkpoint in torch's zip format has a member whose bytes
-    fail the CRC-32 stored beside them (torch.load does not check: a flipped bit in a weight
-    loads silently). Other files (the legacy format) are left to the loader."""
-    if not zipfile.is_zipfile(filename):
-        return
-    try:
-        with zipfile.ZipFile(filename) as archive:
-            bad = archive.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise UnreadableCheckpointError(f'checkpoint {filename} is corrupt or truncated '
-                                        f'({type(exc).__name__}: {exc})') from exc
-    if bad is not None:
-        raise UnreadableCheckpointError(
-            f'checkpoint {filename} is corrupt: {bad} fails its CRC-32 check (bytes changed '
-            'after it was written: a copy or disk error?)')
-
-
 def read_checkpoint(filename: str, map_location='cpu') -> dict:
-    """The checkpoint dict in `filename`, or UnreadableCheckpointError naming the file (a
-    failed download of a remote one said as such). Loading goes through safe_load: a file that
-    asks to run code is refused here too."""
-    remote = '://' in filename
-    if not remote:
-        if not osp.isfile(filename):
-            raise UnreadableCheckpointError(f'checkpoint {filename} does not exist')
-        if osp.getsize(filename) == 0:
-            raise UnreadableCheckpointError(f'checkpoint {filename} is empty (0 bytes)')
-        check_integrity(filename)
-    allow_mmengine_checkpoints()  # mmengine's loaders, which read it, through safe_load
+    """The checkpoint dict in `filename` (a file, a URL or a model-zoo name), through mmengine's
+    loaders routed to safe_load.checked_load, or UnreadableCheckpointError naming the file (a
+    failed download of a remote one said as such, with the URL)."""
+    allow_mmengine_checkpoints()  # mmengine's loaders, which read it, checked and safe
     try:
-        checkpoint = load_checkpoint_object(filename, map_location)
-    except pickle.UnpicklingError as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return load_checkpoint_object(filename, map_location)
+    except UnreadableCheckpointError as exc:
+        if '://' not in filename or not is_network_error(exc):
+            raise
+        url = remote_checkpoint_url(filename)
+        cause = exc.__cause__
         raise UnreadableCheckpointError(
-            f'checkpoint {filename} cannot be loaded safely or is not a checkpoint: '
-            f'{first_line}') from exc
-    except Exception as exc:  # noqa: BLE001 (random bytes fail in many ways: all say "corrupt")
-        if remote and _is_network_error(exc):
-            url = remote_checkpoint_url(filename)
-            raise UnreadableCheckpointError(
-                f'cannot download checkpoint {filename}' + (f' ({url})' if url else '') +
-                f': {type(exc).__name__}: {exc}; {REMOTE_HINT}') from exc
-        raise UnreadableCheckpointError(f'checkpoint {filename} is corrupt or truncated '
+            f'cannot download checkpoint {filename}' + (f' ({url})' if url else '') +
+            f': {type(cause).__name__}: {cause}; {REMOTE_HINT}') from exc
+    except Exception as exc:  # noqa: BLE001 (an unknown model-zoo name, a scheme's own error)
+        raise UnreadableCheckpointError(f'checkpoint {filename} cannot be loaded '
                                         f'({type(exc).__name__}: {exc})') from exc
-    if not isinstance(checkpoint, dict):
-        raise UnreadableCheckpointError(f'checkpoint {filename} holds a '
-                                        f'{type(checkpoint).__name__}, not a state dict')
-    return checkpoint
 
 
 def revised_state_dict(checkpoint: dict, revise_keys) -> dict:

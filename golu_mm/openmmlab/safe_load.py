@@ -11,10 +11,14 @@ in place of ``getattr`` a function that only resolves HistoryBuffer's statistics
 checkpoint asking for anything else still fails to load.
 
 allow_mmengine_checkpoints() also routes mmengine's own loaders (local files, URLs, the model-zoo
-schemes, s3://, petrel://, pavi://) through safe_load. It is called where mmengine may load a
-checkpoint: when a config's adapters are imported ({mmdet,mmseg,mmpretrain}_models, so upstream's
-tools load safely too) and by golu_mm's runner; importing golu_mm.openmmlab alone changes nothing
-in mmengine.
+schemes, s3://, petrel://, pavi://) through checked_load: safe_load after the checks that
+read_checkpoint makes (a missing, empty, corrupt (CRC-32) or truncated file, a pickle that is no
+checkpoint), each refusal one UnreadableCheckpointError naming the file, whichever tool loads
+(upstream's Runner, init_detector, init_model, the inferencers). It is called where mmengine may
+load a checkpoint: when a config's adapters are imported ({mmdet,mmseg,mmpretrain}_models, so
+upstream's tools load safely too) and by golu_mm's runner; a script that imports only
+golu_mm.openmmlab calls it itself (golu_mm.openmmlab.allow_mmengine_checkpoints): importing a
+library should not replace another library's loaders unasked.
 """
 import _compat_pickle
 import codecs
@@ -23,9 +27,11 @@ import io
 import os
 import os.path as osp
 import pickle
+import re
 import tempfile
 import types
 import urllib.parse
+import zipfile
 
 import numpy as np
 import torch
@@ -102,13 +108,98 @@ def safe_load(filename, map_location=None):
     return torch.load(filename, map_location=map_location, pickle_module=_RESTRICTED_PICKLE)
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used as asked, with the file and the fix."""
+
+
+class UnreadableCheckpointError(CheckpointError):
+    """A checkpoint file that is missing, empty, truncated, corrupt or not a checkpoint at all."""
+
+
+def check_integrity(file, name: str) -> None:
+    """UnreadableCheckpointError when a checkpoint in torch's zip format (a path or a file
+    object) has a member whose bytes fail the CRC-32 stored beside them (torch.load does not
+    check: a flipped bit in a weight loads silently). Other files (the legacy format) are left
+    to the loader."""
+    if not zipfile.is_zipfile(file):
+        return
+    try:
+        with zipfile.ZipFile(file) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise UnreadableCheckpointError(f'checkpoint {name} is corrupt or truncated '
+                                        f'({type(exc).__name__}: {exc})') from exc
+    if bad is not None:
+        raise UnreadableCheckpointError(
+            f'checkpoint {name} is corrupt: {bad} fails its CRC-32 check (bytes changed '
+            'after it was written: a copy or disk error?)')
+
+
+def checked_load(file, map_location=None, name=None) -> dict:
+    """The checkpoint dict in `file` (a path, or a file object named `name`), loaded through
+    safe_load after checking it; UnreadableCheckpointError naming the file when it is missing,
+    empty, corrupt (CRC-32), truncated, asks to run code, or holds no checkpoint."""
+    name = name or file
+    if isinstance(file, (str, os.PathLike)):
+        if not osp.isfile(file):
+            raise UnreadableCheckpointError(f'checkpoint {name} does not exist')
+        if osp.getsize(file) == 0:
+            raise UnreadableCheckpointError(f'checkpoint {name} is empty (0 bytes)')
+    check_integrity(file, name)
+    if hasattr(file, 'seek'):
+        file.seek(0)
+    try:
+        content = safe_load(file, map_location)
+    except pickle.UnpicklingError as exc:
+        raise UnreadableCheckpointError(f'checkpoint {name} cannot be loaded safely or is not a '
+                                        f'checkpoint: {_refusal(exc)}') from exc
+    except Exception as exc:  # noqa: BLE001 (random bytes fail in many ways: all say "corrupt")
+        first_line = (str(exc).strip().splitlines() or [''])[0]
+        raise UnreadableCheckpointError(f'checkpoint {name} is corrupt or truncated '
+                                        f'({type(exc).__name__}: {first_line})') from exc
+    if not isinstance(content, dict):
+        raise UnreadableCheckpointError(f'checkpoint {name} holds a {type(content).__name__}, '
+                                        'not a checkpoint (a dict of weights)')
+    return content
+
+
+def _refusal(exc: pickle.UnpicklingError) -> str:
+    """What the unpickler refused, in one line: the global a file asks for (torch's long
+    weights_only message, which also suggests loading the file unsafely, reduced to it)."""
+    text = str(exc).strip()
+    allowed = 'golu_mm loads weights, mmengine metadata and numpy values only'
+    asked = re.search(r'unsupported (?:global: )?GLOBAL (\S+)', text, re.I)
+    if asked:
+        return f'it asks for {asked.group(1)}, which could run code ({allowed})'
+    refused = re.search(r'WeightsUnpickler error:\s*(.+?)\s*(?:Check the documentation|$)', text,
+                        re.S)
+    if refused:
+        return (f'it holds what a weights-only load refuses ({" ".join(refused.group(1).split())}'
+                f'; {allowed})')
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+REMOTE_HINT = ('offline? Download it where there is network, then name the local file '
+               '(--cfg-options backbone_checkpoint=/path/to/file.pth for a backbone, '
+               'load_from=/path/to/file.pth for a whole model)')
+
+
+def is_network_error(exc: BaseException) -> bool:
+    import http.client
+    import socket
+    import urllib.error
+    while exc is not None:
+        if isinstance(exc, (urllib.error.URLError, ConnectionError, socket.timeout,
+                            http.client.HTTPException)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def load_from_local(filename, map_location=None):
     """mmengine's loader for local files (tools/test.py's checkpoint, load_from, resume, a
-    backbone's Pretrained init), loading through safe_load."""
-    filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'{filename} can not be found.')
-    return safe_load(filename, map_location)
+    backbone's Pretrained init), loading through checked_load."""
+    return checked_load(osp.expanduser(filename), map_location)
 
 
 def _download(url: str, model_dir=None, progress=False) -> str:
@@ -128,13 +219,19 @@ def load_from_http(filename, map_location=None, model_dir=None, progress=False):
     first in a distributed run, loaded through safe_load."""
     from mmengine.dist import get_dist_info
     rank, world_size = get_dist_info()
-    if rank == 0:
-        path = _download(filename, model_dir, progress)
-    if world_size > 1:
-        torch.distributed.barrier()
-        if rank > 0:
+    try:
+        if rank == 0:
             path = _download(filename, model_dir, progress)
-    return safe_load(path, map_location)
+        if world_size > 1:
+            torch.distributed.barrier()
+            if rank > 0:
+                path = _download(filename, model_dir, progress)
+    except Exception as exc:  # noqa: BLE001 (a network failure is said as such, others raise)
+        if not is_network_error(exc):
+            raise
+        raise UnreadableCheckpointError(f'cannot download checkpoint {filename}: '
+                                        f'{type(exc).__name__}: {exc}; {REMOTE_HINT}') from exc
+    return checked_load(path, map_location)
 
 
 def load_from_object_storage(filename, map_location=None, backend='petrel'):
@@ -143,7 +240,7 @@ def load_from_object_storage(filename, map_location=None, backend='petrel'):
     from mmengine.fileio import get_file_backend
     file_backend = get_file_backend(filename, backend_args={'backend': backend})
     with io.BytesIO(file_backend.get(filename)) as buffer:
-        return safe_load(buffer, map_location)
+        return checked_load(buffer, map_location, name=filename)
 
 
 def load_from_pavi(filename, map_location=None):
@@ -156,7 +253,7 @@ def load_from_pavi(filename, map_location=None):
     with tempfile.TemporaryDirectory() as tmp_dir:
         path = osp.join(tmp_dir, model.name)
         model.download(path)
-        return safe_load(path, map_location)
+        return checked_load(path, map_location, name=filename)
 
 
 def load_from_openmmlab(filename, map_location=None):

@@ -9,7 +9,7 @@ from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner import load_checkpoint
 
 import golu_mm.openmmlab.mmdet_models  # noqa: F401  (what a config imports: safe loading on)
-from golu_mm.openmmlab.safe_load import safe_load
+from golu_mm.openmmlab.safe_load import UnreadableCheckpointError, safe_load
 
 # Both loading paths on this torch: its own weights_only allow-list where it has one (>= 2.4),
 # and the restricted unpickler (what torch < 2.4 gets), forced here by hiding the allow-list.
@@ -56,7 +56,9 @@ def test_malicious_checkpoint_is_rejected(tmp_path, payload, message, loading_pa
     with pytest.raises(pickle.UnpicklingError, match=message if loading_path == 'torch' else
                        'golu_mm does not allow|only allows'):
         safe_load(path)
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(UnreadableCheckpointError, match=rf'checkpoint {path} cannot be loaded '
+                                                        rf'safely .*({message}|golu_mm does not '
+                                                        'allow|only allows)'):
         load_checkpoint(torch.nn.Linear(2, 2), str(path))
 
 
@@ -79,7 +81,7 @@ def test_downloaded_checkpoints_load_safely_too(tmp_path, monkeypatch, loading_p
     assert torch.equal(_load_checkpoint(scheme + name)['state_dict']['w'], torch.ones(2))
     assert list((tmp_path / 'hub' / 'checkpoints').iterdir())  # cached where mmengine keeps them
     source['file'] = evil
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(UnreadableCheckpointError, match=r'evil\.pth cannot be loaded safely'):
         _load_checkpoint('https://download.example.org/ckpt/evil.pth')
 
 
@@ -109,7 +111,8 @@ def test_object_storage_and_pavi_checkpoints_load_safely_too(tmp_path, monkeypat
     monkeypatch.setitem(sys.modules, 'pavi', pavi)
     for prefix in ('s3://bucket/', 'cluster:s3://bucket/', 'petrel://bucket/', 'pavi://'):
         assert torch.equal(_load_checkpoint(prefix + 'good.pth')['state_dict']['w'], torch.ones(2))
-        with pytest.raises(pickle.UnpicklingError):
+        with pytest.raises(UnreadableCheckpointError, match=rf'checkpoint {prefix}evil\.pth '
+                                                            'cannot be loaded safely'):
             _load_checkpoint(prefix + 'evil.pth')
 
 
@@ -125,7 +128,7 @@ def test_open_mmlab_names_of_local_files_load_safely_too(tmp_path, monkeypatch, 
                                                           'evilnet': 'evil.pth'}))
     loaded = _load_checkpoint('open-mmlab://goodnet')
     assert torch.equal(loaded['state_dict']['w'], torch.ones(2))
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(UnreadableCheckpointError, match=r'evil\.pth cannot be loaded safely'):
         _load_checkpoint('openmmlab://evilnet')
     with pytest.raises(KeyError, match='nonet'):
         _load_checkpoint('open-mmlab://nonet')

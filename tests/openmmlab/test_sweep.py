@@ -133,3 +133,26 @@ def test_a_fine_tune_is_not_submitted_after_a_local_pretraining(tmp_path, monkey
         slurm_sweep.submit_to_slurm(runs, tmp_path / 'w', False,
                                     slurm_sweep.SlurmSettings(slurm.Resources()), ['true'])
     assert not (runs[1].run_dir / 'job.json').exists()
+
+
+def test_a_run_another_sweep_finished_meanwhile_is_not_trained_again(tmp_path, monkeypatch,
+                                                                      capsys):
+    """Local mode: the claim just before a launch checks "done" too, not only "active" (a
+    concurrent sweep may have finished the run since this one planned it)."""
+    from golu_mm.analysis.run_record import finish_run, start_run
+    from golu_mm.openmmlab import sweep
+    monkeypatch.setattr(sweep, 'TRAIN_SCRIPT', FAKE_TRAIN)
+    cfg = Config.fromfile('configs/demo/deeplabv3_golu_demo.py')
+    (run,) = sweep.plan_sweep(sweep.Stage('d.py', cfg), ['GoLU'], [0], tmp_path / 'w', 'v')
+    planned = sweep.check_runs
+
+    def finished_meanwhile(runs, force, scheduler=None):
+        plans = planned(runs, force, scheduler)
+        start_run(run.run_dir, run.spec)
+        finish_run(run.run_dir, run.spec, {'mIoU': 1.0})  # the other sweep, just now
+        return plans
+    monkeypatch.setattr(sweep, 'check_runs', finished_meanwhile)
+    results = sweep.run_here([run], tmp_path / 'w', False)
+    assert 'another sweep finished it just now; reusing it' in capsys.readouterr().out
+    assert not (run.run_dir / 'started.jsonl').exists()  # nothing trained
+    assert results[0]['metrics'] == {'mIoU': 1.0}
