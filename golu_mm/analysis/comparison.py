@@ -13,8 +13,8 @@ from .plots import pyplot, save_figure
 def aggregate(results: Sequence[dict], metrics: Sequence[str]) -> List[dict]:
     """results: [{'activation': str, 'seed': int, 'metrics': {name: value}}]. Returns one row
     per activation (in first-seen order): n (runs), seeds, and for each metric (mean, sample
-    std, count): over the runs that have it (a failed run, or an evaluation that logged
-    nothing, has not), NaN mean with none, std 0 with one."""
+    std, count): over the runs that have a finite value of it (a failed run, or an evaluation
+    that logged nothing, has none), NaN mean with none, std 0 with one."""
     by_act: Dict[str, List[dict]] = {}
     for r in results:
         by_act.setdefault(r['activation'], []).append(r)
@@ -22,16 +22,22 @@ def aggregate(results: Sequence[dict], metrics: Sequence[str]) -> List[dict]:
     for act, runs in by_act.items():
         row = {'activation': act, 'n': len(runs), 'seeds': sorted(r['seed'] for r in runs)}
         for m in metrics:
-            values = [float(r['metrics'][m]) for r in runs if m in r['metrics']]
+            values = finite([r['metrics'][m] for r in runs if m in r['metrics']])
             row[m] = (statistics.fmean(values) if values else math.nan,
                       statistics.stdev(values) if len(values) > 1 else 0.0, len(values))
         rows.append(row)
     return rows
 
 
+def finite(values) -> List[float]:
+    """The values that are finite numbers (NaN, infinities and None left out)."""
+    return [float(v) for v in values if v is not None and math.isfinite(float(v))]
+
+
 def interval(values: Sequence[float]) -> Tuple[float, Optional[Tuple[float, float]]]:
-    """The mean of `values` (NaN for none) and its 95 % confidence interval (Student t; None
-    with fewer than two values)."""
+    """The mean of the finite `values` (NaN for none; non-finite ones are left out: see
+    finite) and its 95 % confidence interval (Student t; None with fewer than two values)."""
+    values = finite(values)
     if not values:
         return math.nan, None
     mean = statistics.fmean(values)
@@ -44,7 +50,7 @@ def interval(values: Sequence[float]) -> Tuple[float, Optional[Tuple[float, floa
 
 def _values(results, activation, metric) -> Dict[int, float]:
     return {r['seed']: float(r['metrics'][metric]) for r in results
-            if r['activation'] == activation and metric in r['metrics']}
+            if r['activation'] == activation and finite([r['metrics'].get(metric)])}
 
 
 def differences(results: Sequence[dict], metrics: Sequence[str]) -> List[dict]:

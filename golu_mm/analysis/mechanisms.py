@@ -22,8 +22,8 @@ from torch import Tensor, nn
 
 from .capture import capture_activations, stage_of
 
-__all__ = ['Moments', 'ActivationStats', 'norms_by_stage', 'gradient_flow', 'filter_normalised_direction',
-           'loss_landscape', 'sharpness']
+__all__ = ['Moments', 'ActivationStats', 'norms_by_stage', 'gradient_flow',
+           'filter_normalised_direction', 'fixed_randomness', 'loss_landscape', 'sharpness']
 
 LossFn = Callable[[nn.Module, object], Tensor]  # (model, batch) -> scalar loss
 
@@ -134,7 +134,8 @@ def gradient_flow(model: nn.Module, loss_fn: LossFn, batches: Sequence,
                   stats: Optional[ActivationStats] = None) -> Dict[str, Dict[str, float]]:
     """Per stage, the L2 norm of the loss's gradient with respect to the stage's weights
     ('weights') and to its activation outputs ('activations'), each averaged over the batches
-    (one backward pass per batch). With `stats` (an ActivationStats made with grads=True and not
+    (one backward pass per batch); None where the stage has none (a neck or a head that applies
+    a functional activation has weights and no activation module). With `stats` (an ActivationStats made with grads=True and not
     yet entered) the activation statistics of the same passes are recorded too. The model's
     gradients are cleared before and after."""
     if not batches:
@@ -160,9 +161,8 @@ def gradient_flow(model: nn.Module, loss_fn: LossFn, batches: Sequence,
     finally:
         model.zero_grad(set_to_none=True)
     mean = lambda values: sum(values) / len(values)  # noqa: E731
-    return {stage: {'weights': mean(weights[stage]) if stage in weights else math.nan,
-                    'activations': mean(activations[stage]) if stage in activations
-                    else math.nan}
+    return {stage: {'weights': mean(weights[stage]) if stage in weights else None,
+                    'activations': mean(activations[stage]) if stage in activations else None}
             for stage in dict.fromkeys([*weights, *activations])}
 
 
@@ -185,6 +185,31 @@ def filter_normalised_direction(model: nn.Module, seed: int) -> Dict[str, Tensor
                 -1, *([1] * (p.dim() - 1)))
         directions[name] = d
     return directions
+
+
+def fixed_randomness(loss_fn: LossFn, seed: int = 0) -> LossFn:
+    """loss_fn evaluated with the same random state at every call: torch's (CPU and every CUDA
+    device), Python's and numpy's generators seeded with `seed` inside a copy of their state,
+    which is given back afterwards. Sampling inside a loss (a detector's proposal and RoI
+    samplers, dropout, batch augments) is then the same at every landscape point, in every
+    gradient pass and for every run, instead of noise of the size of the effects measured."""
+    import random
+
+    import numpy as np
+
+    def fixed(model: nn.Module, batch) -> Tensor:
+        devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+        python, numpy = random.getstate(), np.random.get_state()
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            random.seed(seed)
+            np.random.seed(seed)
+            try:
+                return loss_fn(model, batch)
+            finally:
+                random.setstate(python)
+                np.random.set_state(numpy)
+    return fixed
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Dict, List, Sequence
 
-from .comparison import COLOURS, aggregate, differences, interval
+from .comparison import COLOURS, aggregate, differences, finite, interval
 from .plots import pyplot, save_figure
 
 __all__ = ['run_metrics', 'write_analysis']
@@ -26,7 +26,8 @@ def run_metrics(run: dict) -> Dict[str, float]:
     for layer in run['layers'].values():
         stages.setdefault(layer['stage'], []).append(layer['variance'])
     metrics.update({f'variance/{stage}': sum(v) / len(v) for stage, v in stages.items()})
-    metrics.update({f'grad_norm/{stage}': g['weights'] for stage, g in run['gradients'].items()})
+    metrics.update({f'grad_norm/{stage}': g['weights'] for stage, g in run['gradients'].items()
+                    if g['weights'] is not None})
     return metrics
 
 
@@ -46,9 +47,10 @@ def _band(ax, xs, per_seed: List[List[float]], colour, label):
     stats = [interval([seed[i] for seed in per_seed]) for i in range(len(xs))]
     means = [m for m, _ in stats]
     ax.plot(xs, means, 'o-', color=colour, label=f'{label} (n={len(per_seed)})', ms=3)
-    if all(ci is not None for _, ci in stats):
-        ax.fill_between(xs, [ci[0] for _, ci in stats], [ci[1] for _, ci in stats],
-                        color=colour, alpha=0.2)
+    lows = [ci[0] if ci else math.nan for _, ci in stats]
+    highs = [ci[1] if ci else math.nan for _, ci in stats]
+    if any(ci is not None for _, ci in stats):  # NaN: no band there
+        ax.fill_between(xs, lows, highs, color=colour, alpha=0.2)
 
 
 def _density(ax, values, colour, label, low, high):
@@ -89,6 +91,10 @@ def plot_distributions(runs: Sequence[dict], out_dir: Path) -> List[Path]:
     return paths
 
 
+def _or_nan(value) -> float:
+    return math.nan if value is None else value
+
+
 def plot_layers_and_gradients(runs: Sequence[dict], out_dir: Path) -> Dict[str, Path]:
     colours = _colours(runs)
     layers = list(runs[0]['layers'])
@@ -103,9 +109,10 @@ def plot_layers_and_gradients(runs: Sequence[dict], out_dir: Path) -> Dict[str, 
     paths = {'variance': save_figure(fig, out_dir / 'variance_per_layer.png')}
     fig, axes = pyplot().subplots(1, 2, figsize=(11, 3.6))
     for ax, kind in zip(axes, ('weights', 'activations')):
-        for act, group in _by_activation(runs).items():
+        for act, group in _by_activation(runs).items():  # a stage without any: a gap
             _band(ax, list(range(len(stages))),
-                  [[r['gradients'][s][kind] for s in stages] for r in group], colours[act], act)
+                  [[_or_nan(r['gradients'][s][kind]) for s in stages] for r in group],
+                  colours[act], act)
         ax.set(yscale='log', ylabel='gradient norm', title=f'loss gradient w.r.t. {kind}')
         ax.set_xticks(range(len(stages)))
         ax.set_xticklabels(stages, rotation=45, ha='right', fontsize=7)
@@ -161,6 +168,12 @@ def _metric_table(results: Sequence[dict], metrics: Sequence[str]) -> List[str]:
             cells.append(f'{d["mean"]:+.4g}' + ('' if d['ci95'] is None else
                                                  f' [{d["ci95"][0]:+.3g}, {d["ci95"][1]:+.3g}]'))
         lines.append(f'| {m} | ' + ' | '.join(cells) + ' |')
+    left_out = [f'{r["activation"]} seed {r["seed"]}: {m} = {r["metrics"][m]}'
+                for r in results for m in metrics
+                if m in r['metrics'] and not finite([r['metrics'][m]])]
+    if left_out:
+        lines += ['', 'Not finite, so left out of the numbers above (the loss or its gradient was '
+                      'not finite there): ' + '; '.join(left_out) + '.']
     return lines
 
 
@@ -176,8 +189,9 @@ def _stage_table(runs: Sequence[dict]) -> List[str]:
             for key in ('variance', 'skewness', 'near_zero', 'inactive'):
                 per_run = []
                 for run in group:
-                    values = [v[key] for v in run['layers'].values() if v['stage'] == stage]
-                    per_run.append(sum(values) / len(values))
+                    values = finite(v[key] for v in run['layers'].values()
+                                    if v['stage'] == stage)
+                    per_run.append(sum(values) / len(values) if values else math.nan)
                 mean, ci = interval(per_run)
                 cells.append(f'{mean:.4g}' + ('' if ci is None else
                                               f' [{ci[0]:.4g}, {ci[1]:.4g}]'))

@@ -12,8 +12,8 @@ import torch
 from mmengine.config import Config
 
 from ..analysis.capture import stage_of
-from ..analysis.mechanisms import (ActivationStats, filter_normalised_direction, gradient_flow,
-                                   loss_landscape, sharpness)
+from ..analysis.mechanisms import (ActivationStats, filter_normalised_direction,
+                                   fixed_randomness, gradient_flow, loss_landscape, sharpness)
 from ..analysis.mechanisms_report import write_analysis
 from ..analysis.run_record import RESULT_FILE, SPEC_FILE, last_checkpoint, read_result, read_spec
 from .config_options import parse_options
@@ -134,13 +134,15 @@ def _pooled(samples: List[float], size: int, seed: int) -> List[float]:
 @dataclass
 class Settings:
     """How much is measured: validation batches, points of the 1-D curve and per side of the
-    2-D grid over [-span, span], the sharpness radius, the first direction's seed."""
+    2-D grid over [-span, span], the sharpness radius, the first direction's seed, and the
+    seed every loss evaluation runs with (mechanisms.fixed_randomness)."""
     batches: int = 2
     points: int = 9
     grid: int = 5
     span: float = 1.0
     radius: float = 0.25
     direction_seed: int = 0
+    loss_seed: int = 0
 
 
 def coefficients(span: float, points: int, radius: Optional[float] = None) -> List[float]:
@@ -166,17 +168,18 @@ def measure(run: TrainedRun, batches: list, settings: Settings, reference=None) 
         differ = sorted(set(shapes.items()) ^ set(reference.items()))[:3]
         raise ValueError(f'run {run.name} is another model than the first run (parameters '
                          f'differ: {differ}): analyse runs of one config and dataset together')
+    loss = fixed_randomness(mm_loss, settings.loss_seed)
     stats = ActivationStats(model, grads=True)
-    gradients = gradient_flow(model, mm_loss, batches, stats)
+    gradients = gradient_flow(model, loss, batches, stats)
     layers = {name: {'stage': stage_of(name), **m.summary()} for name, m in stats.layers.items()}
     samples = {stage: _pooled(sum((stats.layers[n].sample for n in names), []), 4096, 0)
                for stage, names in stats.by_stage().items()}
     one = filter_normalised_direction(model, settings.direction_seed)
     two = filter_normalised_direction(model, settings.direction_seed + 1)
     line = coefficients(settings.span, settings.points, settings.radius)
-    curve = loss_landscape(model, mm_loss, batches, [one], [(c,) for c in line])
+    curve = loss_landscape(model, loss, batches, [one], [(c,) for c in line])
     grid = coefficients(settings.span, settings.grid)
-    surface = loss_landscape(model, mm_loss, batches, [one, two],
+    surface = loss_landscape(model, loss, batches, [one, two],
                              [(a, b) for b in grid for a in grid])
     return {'name': run.name, 'activation': run.activation, 'seed': run.seed,
             'config': run.config, 'checkpoint': run.checkpoint, 'layers': layers,
@@ -222,6 +225,10 @@ def analyze(runs: Sequence[TrainedRun], out_dir, settings: Settings = Settings()
                      f'{len(measured[0]["landscape_1d"]["coefficients"])} points over '
                      f'[-{settings.span}, {settings.span}], 2-D: {settings.grid}x{settings.grid}',
         'sharpness': f'(L(+r) + L(-r)) / 2 - L(0) at r = {settings.radius}',
+        'loss': f'the training loss, every evaluation with the same random state (torch, numpy '
+                f'and Python generators seeded with {settings.loss_seed}, then given back): a '
+                'detector\'s proposal and RoI sampling, dropout and batch augments are the same '
+                'at every point and for every run',
     }
     return write_analysis(measured, out_dir, page)
 

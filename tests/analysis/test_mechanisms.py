@@ -201,3 +201,59 @@ def test_report_of_two_activations_over_two_seeds(tmp_path):
     assert '- data: four numbers' in page
     for figure in paths['figures']:
         assert figure.stat().st_size > 3000 and f'({figure.name})' in page
+
+
+def test_fixed_randomness_makes_a_sampling_loss_deterministic():
+    """A loss that samples (torch, numpy and Python generators, as a detector's RoI sampler,
+    dropout and augments do) gives the same value at every call, and the caller's random state
+    is left where it was."""
+    import random
+
+    import numpy as np
+
+    from golu_mm.analysis.mechanisms import fixed_randomness
+
+    def sampling(model, batch):
+        return (model(batch) * torch.rand(3)).sum() + np.random.rand() + random.random()
+
+    model = nn.Linear(3, 3)
+    batch = torch.ones(3)
+    assert sampling(model, batch).item() != sampling(model, batch).item()
+    fixed = fixed_randomness(sampling, seed=4)
+    state = (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())
+    values = [fixed(model, batch).item() for _ in range(3)]
+    assert values[0] == values[1] == values[2]
+    assert torch.equal(torch.get_rng_state(), state[0])
+    assert (np.random.get_state()[1] == state[1]).all() and random.getstate() == state[2]
+    assert fixed_randomness(sampling, seed=5)(model, batch).item() != values[0]
+
+
+def test_non_finite_measures_are_shown_and_kept_out_of_the_intervals(tmp_path):
+    """A stage with weights and no activation module has no activation numbers; a measure that is
+    NaN for one run is named on the page and left out of the means and intervals, and the
+    report is written (it crashed in statistics.stdev before)."""
+    from golu_mm.analysis.comparison import aggregate, interval
+    from golu_mm.analysis.mechanisms_report import write_analysis
+    assert interval([1.0, float('nan'), 3.0, None]) == interval([1.0, 3.0])
+    assert aggregate([{'activation': 'A', 'seed': s, 'metrics': {'m': v}}
+                      for s, v in enumerate([1.0, float('inf'), 3.0])], ['m'])[0]['m'] == (
+        2.0, pytest.approx(2 ** 0.5), 2)
+
+    def run(activation, seed, sharp):
+        return {'name': f'{activation}{seed}', 'activation': activation, 'seed': seed,
+                'layers': {'backbone.layer1.0.act': {'stage': 'backbone.layer1', 'mean': 0.1,
+                                                     'variance': 1.0 + seed, 'skewness': 0.2,
+                                                     'near_zero': 0.1, 'inactive': 0.0}},
+                'samples': {'backbone.layer1': [0.1, 0.2, 0.3]},
+                'gradients': {'backbone.layer1': {'weights': 1.0, 'activations': 2.0},
+                              'neck': {'weights': 0.5 + seed, 'activations': None}},
+                'landscape_1d': {'coefficients': [-1, 0, 1], 'losses': [2, 1, 2]},
+                'landscape_2d': {'coefficients': [-1, 1], 'losses': [[2, 2], [2, 2.5]]},
+                'sharpness': sharp}
+
+    runs = [run('ReLU', 0, 0.5), run('ReLU', 1, 0.7), run('GoLU', 0, float('nan')),
+            run('GoLU', 1, 0.4)]
+    page = write_analysis(runs, tmp_path, {'data': 'test'})['markdown'].read_text()
+    assert '| sharpness | 0.6 ± 0.14 (2) | 0.4 ± 0 (1) | -0.3 |' in page
+    assert 'GoLU seed 0: sharpness = nan' in page
+    assert '| grad_norm/neck | 1 ± 0.71 (2) |' in page  # the weights' norm where it has weights
