@@ -1,4 +1,5 @@
-"""Activation variance, gradient flow and loss landscape per activation, over trained runs:
+"""Activation variance, gradient flow, loss landscape and curvature per activation, over trained
+runs:
 
     python tools/analyze_activations.py WORK_DIR                  # a compare_activations.py sweep
     python tools/analyze_activations.py --runs CONFIG CKPT [CONFIG CKPT ...] --out DIR
@@ -43,6 +44,14 @@ def main(argv=None):
                         help='where sharpness is read: the mean loss rise at ±radius')
     parser.add_argument('--direction-seed', type=int, default=0,
                         help='seed of the random directions (the same for every run)')
+    parser.add_argument('--hessian-iterations', type=at_least(int, 0), default=20,
+                        help='power iterations for the Hessian\'s top eigenvalue (0: skip)')
+    parser.add_argument('--hessian-tolerance', type=at_least(float, 1e-12), default=1e-3,
+                        help='relative change that ends the power iteration')
+    parser.add_argument('--trace-samples', type=at_least(int, 0), default=30,
+                        help='Hutchinson vectors for the Hessian\'s trace at most (0: skip)')
+    parser.add_argument('--trace-tolerance', type=at_least(float, 1e-12), default=0.05,
+                        help='relative standard error that ends the trace estimate')
     args = parser.parse_args(argv)
     if (args.work_dir is None) == (args.runs is None):
         parser.error('give either a work dir or --runs CONFIG CKPT pairs')
@@ -57,8 +66,10 @@ def main(argv=None):
     else:
         runs = run_analysis.finished_runs(args.work_dir)
     out = Path(args.out or Path(args.work_dir) / run_analysis.ANALYSIS_DIR)
-    settings = run_analysis.Settings(args.batches, args.points, args.grid, args.span,
-                                     args.radius, args.direction_seed)
+    settings = run_analysis.Settings(
+        args.batches, args.points, args.grid, args.span, args.radius, args.direction_seed,
+        eigen_iterations=args.hessian_iterations, eigen_tolerance=args.hessian_tolerance,
+        trace_samples=args.trace_samples, trace_tolerance=args.trace_tolerance)
     paths = run_analysis.analyze(runs, out, settings)
     if args.work_dir is not None and Path(out) == Path(args.work_dir) / run_analysis.ANALYSIS_DIR:
         run_analysis.link_analysis(args.work_dir)

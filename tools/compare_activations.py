@@ -1,6 +1,7 @@
 """Compare activations fairly: train one config with each activation and several seeds, collect
 the final validation metrics, and write mean ± std per activation, each activation's difference
-from the first (paired by seed, 95 % CI, Welch p), training curves, as markdown, CSV and plots.
+from the first (paired by seed: 95 % CI and the paired t-test), training curves, as markdown, CSV
+and plots.
 
     python tools/compare_activations.py configs/demo/mask_rcnn_golu_demo.py \\
         --activations ReLU GELU SiLU Mish GoLU --seeds 0 1 2 --work-dir work_dirs/compare

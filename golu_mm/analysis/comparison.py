@@ -1,6 +1,8 @@
 """Mean ± std of final metrics per activation over seeds, each activation's difference from the
-first one (mean paired by seed, 95 % confidence interval, Welch t-test p-value), as markdown,
-CSV and plots, and the runs' training-loss and validation curves."""
+first one (mean paired by seed, its 95 % confidence interval and the paired t-test's p-value:
+one test, so that the interval and the p-value always agree; where the interval holds 0, how
+many seeds the observed spread would need), as markdown, CSV and plots, and the runs'
+training-loss and validation curves."""
 import csv
 import math
 import statistics
@@ -56,8 +58,10 @@ def _values(results, activation, metric) -> Dict[int, float]:
 def differences(results: Sequence[dict], metrics: Sequence[str]) -> List[dict]:
     """For each activation after the first (the reference) and each metric: the mean of the
     per-seed differences (activation - reference, seeds both ran), its 95 % confidence interval
-    (Student t, None with fewer than two pairs) and the Welch t-test p-value on the two
-    activations' values (None with fewer than two values on either side or no spread)."""
+    (Student t, None with fewer than two pairs), the paired t-test's two-sided p-value on the
+    same differences (None with fewer than two pairs or no spread), and `seeds_needed`: where
+    the interval holds 0, the pairs at which this mean and spread would exclude it (None where
+    it excludes 0 already or cannot be estimated)."""
     from scipy import stats
     activations = list(dict.fromkeys(r['activation'] for r in results))
     rows = []
@@ -66,13 +70,40 @@ def differences(results: Sequence[dict], metrics: Sequence[str]) -> List[dict]:
             ref, ours = _values(results, activations[0], m), _values(results, act, m)
             paired = [ours[s] - ref[s] for s in sorted(set(ref) & set(ours))]
             mean, ci = interval(paired)
-            p = None
-            a, b = list(ours.values()), list(ref.values())
-            if len(a) > 1 and len(b) > 1 and (statistics.stdev(a) or statistics.stdev(b)):
-                p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+            p = needed = None
+            if len(paired) > 1 and statistics.stdev(paired) > 0:
+                p = float(stats.ttest_1samp(paired, 0.0).pvalue)
+            if ci is not None and ci[0] <= 0 <= ci[1]:
+                needed = seeds_needed(mean, statistics.stdev(paired))
             rows.append({'activation': act, 'reference': activations[0], 'metric': m,
-                         'pairs': len(paired), 'mean': mean, 'ci95': ci, 'welch_p': p})
+                         'pairs': len(paired), 'mean': mean, 'ci95': ci, 'paired_p': p,
+                         'seeds_needed': needed})
     return rows
+
+
+def seeds_needed(mean: float, std: float, most: int = 10000) -> Optional[int]:
+    """The fewest pairs whose 95 % interval (Student t) around `mean` excludes 0 at spread
+    `std` (None: no spread, no difference, or more than `most`)."""
+    from scipy import stats
+    if std <= 0 or mean == 0 or not math.isfinite(mean):
+        return None
+    for n in range(2, most + 1):
+        if stats.t.ppf(0.975, n - 1) * std / math.sqrt(n) < abs(mean):
+            return n
+    return None
+
+
+def verdict(row: dict) -> str:
+    """In words: whether the difference is distinguishable from 0 with the seeds there are."""
+    if row['ci95'] is None:
+        return f'{row["pairs"]} pair(s): no interval (two seeds at least)'
+    low, high = row['ci95']
+    if low > 0 or high < 0:
+        return 'distinguishable from 0'
+    needed = row.get('seeds_needed')
+    return (f'not distinguishable with {row["pairs"]} seeds'
+            + (f'; about {needed} would be needed at this spread' if needed else
+               '; no number of seeds would tell at this mean'))
 
 
 def _ci_text(row) -> str:
@@ -95,14 +126,14 @@ def markdown(rows: Sequence[dict], metrics: Sequence[str],
         cells = [_cell(row[m]) for m in metrics]
         lines.append(f'| {row["activation"]} | {row["n"]} | ' + ' | '.join(cells) + ' |')
     if diffs:
-        lines += ['', f'Difference from {diffs[0]["reference"]} (mean over seeds, paired; 95 % CI; '
-                      'Welch t-test p):', '',
-                  '| activation | metric | pairs | mean difference | 95 % CI | Welch p |',
-                  '|---|---|---|---|---|---|']
+        lines += ['', f'Difference from {diffs[0]["reference"]} (mean over seeds, paired; 95 % CI '
+                      'and the paired t-test on the same differences):', '',
+                  '| activation | metric | pairs | mean difference | 95 % CI | paired p | '
+                  'verdict |', '|---|---|---|---|---|---|---|']
         for d in diffs:
-            p = 'n/a' if d['welch_p'] is None else f'{d["welch_p"]:.3f}'
+            p = 'n/a' if d['paired_p'] is None else f'{d["paired_p"]:.3f}'
             lines.append(f'| {d["activation"]} | {d["metric"]} | {d["pairs"]} | '
-                         f'{d["mean"]:+.4f} | {_ci_text(d)} | {p} |')
+                         f'{d["mean"]:+.4f} | {_ci_text(d)} | {p} | {verdict(d)} |')
     if incomplete:
         lines += ['', 'Runs without every metric (left out of the numbers they lack):', '',
                   '| activation | seed | status | note |', '|---|---|---|---|']

@@ -7,7 +7,10 @@
   activation outputs;
 - the loss landscape (the paper's Figure 5, after Li et al. 2018, "Visualizing the Loss Landscape
   of Neural Nets"): the loss along filter-normalised random directions around the weights, and
-  a sharpness number, the mean loss rise at a normalised radius.
+  a sharpness number, the mean loss rise at a normalised radius;
+- curvature without a random direction (as PyHessian computes it): the Hessian's top eigenvalue
+  (power iteration) and its trace (Hutchinson's estimator), from Hessian-vector products by
+  double backward (GoLU has one; the model runs unfused).
 
 The model is measured as it is (eval mode: batch norm uses its running statistics, which no
 direction moves; biases and batch norm parameters are not perturbed, as Li et al. prescribe), and
@@ -23,7 +26,8 @@ from torch import Tensor, nn
 from .capture import capture_activations, stage_of
 
 __all__ = ['Moments', 'ActivationStats', 'norms_by_stage', 'gradient_flow',
-           'filter_normalised_direction', 'fixed_randomness', 'loss_landscape', 'sharpness']
+           'filter_normalised_direction', 'fixed_randomness', 'loss_landscape', 'sharpness',
+           'hessian_vector_product', 'top_eigenvalue', 'hessian_trace', 'Estimate']
 
 LossFn = Callable[[nn.Module, object], Tensor]  # (model, batch) -> scalar loss
 
@@ -252,3 +256,105 @@ def sharpness(coefficients: Sequence[float], losses: Sequence[float], radius: fl
         raise ValueError(f'the landscape has no point at {missing} (coefficients '
                          f'{list(coefficients)})')
     return (at[round(radius, 12)] + at[round(-radius, 12)]) / 2 - at[0.0]
+
+
+def _weights(model: nn.Module) -> List[Tuple[str, Tensor]]:
+    return [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+
+
+def hessian_vector_product(model: nn.Module, loss_fn: LossFn, batches: Sequence,
+                           vector: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    """H v, H the Hessian of the mean loss over `batches` with respect to the parameters that
+    require gradients, v one tensor per parameter name (double backward; the model runs
+    unfused, gradients are not accumulated into .grad)."""
+    from ..nn import unfused
+    named = _weights(model)
+    params = [p for _, p in named]
+    product = {name: torch.zeros_like(p) for name, p in named}
+    with unfused(model):
+        for batch in batches:
+            grads = torch.autograd.grad(loss_fn(model, batch), params, create_graph=True,
+                                        allow_unused=True)
+            dot = sum((g * vector[name].to(g)).sum() for (name, _), g in zip(named, grads)
+                      if g is not None)
+            if not torch.is_tensor(dot) or not dot.requires_grad:
+                continue  # the loss does not depend on these weights twice over
+            for (name, _), hv in zip(named, torch.autograd.grad(dot, params, allow_unused=True)):
+                if hv is not None:
+                    product[name] += hv.detach() / len(batches)
+    return product
+
+
+def _dot(a: Dict[str, Tensor], b: Dict[str, Tensor]) -> float:
+    return sum(float((a[k].double() * b[k].double()).sum()) for k in a)
+
+
+def _random_vector(model: nn.Module, generator: torch.Generator, rademacher: bool
+                   ) -> Dict[str, Tensor]:
+    """One tensor per weight, drawn on the CPU from `generator` (the same numbers on every
+    device), then put on the parameter's device and dtype."""
+    vector = {}
+    for name, p in _weights(model):
+        if rademacher:
+            v = torch.randint(0, 2, p.shape, generator=generator, dtype=torch.float64) * 2 - 1
+        else:
+            v = torch.randn(p.shape, generator=generator, dtype=torch.float64)
+        vector[name] = v.to(p.device, p.dtype)
+    return vector
+
+
+@dataclass
+class Estimate:
+    """An iterative estimate: its value, the iterations (or samples) it took, and whether it met
+    its tolerance before the bound."""
+    value: float
+    iterations: int
+    converged: bool
+
+
+def top_eigenvalue(model: nn.Module, loss_fn: LossFn, batches: Sequence, iterations: int = 20,
+                   tolerance: float = 1e-3, seed: int = 0) -> Estimate:
+    """The Hessian's eigenvalue of largest magnitude (its top one at a minimum), by power
+    iteration on Hessian-vector products from a seeded random start, stopped when it changes by
+    less than `tolerance` (relative) or after `iterations` products."""
+    if iterations < 1 or tolerance <= 0:
+        raise ValueError('top_eigenvalue needs iterations >= 1 and tolerance > 0')
+    vector = _random_vector(model, torch.Generator().manual_seed(seed), rademacher=False)
+    norm = math.sqrt(_dot(vector, vector))
+    vector = {k: v / norm for k, v in vector.items()}
+    value = None
+    for step in range(1, iterations + 1):
+        product = hessian_vector_product(model, loss_fn, batches, vector)
+        new = _dot(vector, product)
+        size = math.sqrt(_dot(product, product))
+        if size == 0:
+            return Estimate(0.0, step, True)
+        vector = {k: v / size for k, v in product.items()}
+        if value is not None and abs(new - value) <= tolerance * max(abs(value), 1e-12):
+            return Estimate(new, step, True)
+        value = new
+    return Estimate(value, iterations, False)
+
+
+MIN_TRACE_SAMPLES = 10
+
+
+def hessian_trace(model: nn.Module, loss_fn: LossFn, batches: Sequence, samples: int = 50,
+                  tolerance: float = 0.05, seed: int = 0) -> Estimate:
+    """The Hessian's trace, Hutchinson's estimator: the mean of v.Hv over seeded Rademacher
+    vectors v, stopped once its standard error is at most `tolerance` times its magnitude (from
+    the MIN_TRACE_SAMPLES-th vector on: fewer give no trustworthy error) or after `samples`
+    vectors."""
+    if samples < 1 or tolerance <= 0:
+        raise ValueError('hessian_trace needs samples >= 1 and tolerance > 0')
+    generator = torch.Generator().manual_seed(seed)
+    values: List[float] = []
+    for step in range(1, samples + 1):
+        vector = _random_vector(model, generator, rademacher=True)
+        values.append(_dot(vector, hessian_vector_product(model, loss_fn, batches, vector)))
+        mean = sum(values) / step
+        if step >= MIN_TRACE_SAMPLES:
+            spread = math.sqrt(sum((v - mean) ** 2 for v in values) / (step - 1))
+            if spread / math.sqrt(step) <= tolerance * abs(mean):
+                return Estimate(mean, step, True)
+    return Estimate(sum(values) / len(values), samples, False)

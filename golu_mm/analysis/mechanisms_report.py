@@ -6,13 +6,14 @@ loss curves and 2-D contours.
 
 A run is a dict: activation, seed, name; layers {layer: {stage, mean, variance, skewness,
 near_zero, inactive}}; samples {stage: [values]}; gradients {stage: {weights, activations}};
-landscape_1d {coefficients, losses}; landscape_2d {coefficients, losses (rows)}; sharpness."""
+landscape_1d {coefficients, losses}; landscape_2d {coefficients, losses (rows)}; sharpness;
+curvature {top_eigenvalue, trace: {value, iterations, converged, seconds}} (optional)."""
 import json
 import math
 from pathlib import Path
 from typing import Dict, List, Sequence
 
-from .comparison import COLOURS, aggregate, differences, finite, interval
+from .comparison import COLOURS, aggregate, differences, finite, interval, verdict
 from .plots import pyplot, save_figure
 
 __all__ = ['run_metrics', 'write_analysis']
@@ -22,6 +23,8 @@ def run_metrics(run: dict) -> Dict[str, float]:
     """The run's numbers that the comparison tables hold: sharpness, and per stage the mean
     variance of its activation layers and the weights' gradient norm."""
     metrics = {'sharpness': run['sharpness']}
+    metrics.update({f'hessian/{key}': found['value']
+                    for key, found in run.get('curvature', {}).items()})
     stages: Dict[str, List[float]] = {}
     for layer in run['layers'].values():
         stages.setdefault(layer['stage'], []).append(layer['variance'])
@@ -165,8 +168,8 @@ def _metric_table(results: Sequence[dict], metrics: Sequence[str]) -> List[str]:
         cells = [f'{r[m][0]:.4g} ± {r[m][1]:.2g} ({r[m][2]})' for r in rows]
         for r in rows[1:]:
             d = diffs[r['activation'], m]
-            cells.append(f'{d["mean"]:+.4g}' + ('' if d['ci95'] is None else
-                                                 f' [{d["ci95"][0]:+.3g}, {d["ci95"][1]:+.3g}]'))
+            ci = '' if d['ci95'] is None else f' [{d["ci95"][0]:+.3g}, {d["ci95"][1]:+.3g}]'
+            cells.append(f'{d["mean"]:+.4g}{ci}: {verdict(d)}')
         lines.append(f'| {m} | ' + ' | '.join(cells) + ' |')
     left_out = [f'{r["activation"]} seed {r["seed"]}: {m} = {r["metrics"][m]}'
                 for r in results for m in metrics
@@ -175,6 +178,19 @@ def _metric_table(results: Sequence[dict], metrics: Sequence[str]) -> List[str]:
         lines += ['', 'Not finite, so left out of the numbers above (the loss or its gradient was '
                       'not finite there): ' + '; '.join(left_out) + '.']
     return lines
+
+
+def _curvature_cost(runs: Sequence[dict]) -> List[str]:
+    """What each run's curvature estimates took, and whether they met their tolerance."""
+    rows = [f'| {r["activation"]} | {r["seed"]} | {key} | {found["iterations"]} | '
+            f'{found["seconds"]:.1f} | {"yes" if found["converged"] else "no: the bound ended it"} |'
+            for r in runs for key, found in r.get('curvature', {}).items()]
+    if not rows:
+        return []
+    return ['', 'Curvature estimates (Hessian-vector products, each a forward and a double '
+                'backward pass per batch):', '',
+            '| activation | seed | estimate | products | seconds | converged |',
+            '|---|---|---|---|---|---|', *rows]
 
 
 def _stage_table(runs: Sequence[dict]) -> List[str]:
@@ -215,6 +231,7 @@ def write_analysis(runs: Sequence[dict], out_dir, settings: dict) -> Dict[str, P
     lines = ['# Activation variance, gradient flow and loss landscape', '']
     lines += [f'- {key}: {value}' for key, value in settings.items()]
     lines += ['', '## Each measure per activation', '', *_metric_table(results, metrics),
+              *_curvature_cost(runs),
               '', '## Activation statistics per stage (mean over the stage\'s layers; 95 % CI '
               'over seeds)', '', *_stage_table(runs), '', '## Figures', '']
     figures = distributions + [paths[k] for k in ('variance', 'gradients', 'landscape_1d',

@@ -3,7 +3,9 @@ on trained runs (a sweep's finished runs, or config/checkpoint pairs) over the s
 batches (the config's val dataloader: test pipeline, no augmentation, in order), written as one
 report. Run directories are only read."""
 import copy
+import dataclasses
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -13,7 +15,8 @@ from mmengine.config import Config
 
 from ..analysis.capture import stage_of
 from ..analysis.mechanisms import (ActivationStats, filter_normalised_direction,
-                                   fixed_randomness, gradient_flow, loss_landscape, sharpness)
+                                   fixed_randomness, gradient_flow, hessian_trace, loss_landscape,
+                                   sharpness, top_eigenvalue)
 from ..analysis.mechanisms_report import write_analysis
 from ..analysis.run_record import RESULT_FILE, SPEC_FILE, last_checkpoint, read_result, read_spec
 from .config_options import parse_options
@@ -134,8 +137,10 @@ def _pooled(samples: List[float], size: int, seed: int) -> List[float]:
 @dataclass
 class Settings:
     """How much is measured: validation batches, points of the 1-D curve and per side of the
-    2-D grid over [-span, span], the sharpness radius, the first direction's seed, and the
-    seed every loss evaluation runs with (mechanisms.fixed_randomness)."""
+    2-D grid over [-span, span], the sharpness radius, the first direction's seed, the seed
+    every loss evaluation runs with (mechanisms.fixed_randomness), and the bounds of the
+    curvature estimates (power iterations and Hutchinson vectors, each with its tolerance; 0
+    iterations or samples: not measured)."""
     batches: int = 2
     points: int = 9
     grid: int = 5
@@ -143,6 +148,10 @@ class Settings:
     radius: float = 0.25
     direction_seed: int = 0
     loss_seed: int = 0
+    eigen_iterations: int = 20
+    eigen_tolerance: float = 1e-3
+    trace_samples: int = 30
+    trace_tolerance: float = 0.05
 
 
 def coefficients(span: float, points: int, radius: Optional[float] = None) -> List[float]:
@@ -181,7 +190,18 @@ def measure(run: TrainedRun, batches: list, settings: Settings, reference=None) 
     grid = coefficients(settings.span, settings.grid)
     surface = loss_landscape(model, loss, batches, [one, two],
                              [(a, b) for b in grid for a in grid])
+    curvature = {}
+    for key, estimate, bound, tolerance in (
+            ('top_eigenvalue', top_eigenvalue, settings.eigen_iterations,
+             settings.eigen_tolerance),
+            ('trace', hessian_trace, settings.trace_samples, settings.trace_tolerance)):
+        if bound:
+            start = time.perf_counter()
+            found = estimate(model, loss, batches, bound, tolerance, seed=settings.direction_seed)
+            curvature[key] = {**dataclasses.asdict(found),
+                              'seconds': time.perf_counter() - start}
     return {'name': run.name, 'activation': run.activation, 'seed': run.seed,
+            'curvature': curvature,
             'config': run.config, 'checkpoint': run.checkpoint, 'layers': layers,
             'samples': samples, 'gradients': gradients,
             'landscape_1d': {'coefficients': line, 'losses': curve},
@@ -225,6 +245,13 @@ def analyze(runs: Sequence[TrainedRun], out_dir, settings: Settings = Settings()
                      f'{len(measured[0]["landscape_1d"]["coefficients"])} points over '
                      f'[-{settings.span}, {settings.span}], 2-D: {settings.grid}x{settings.grid}',
         'sharpness': f'(L(+r) + L(-r)) / 2 - L(0) at r = {settings.radius}',
+        'curvature': f'the Hessian of the same loss over the same batches, from Hessian-vector '
+                     f'products (double backward): its top eigenvalue by power iteration (at '
+                     f'most {settings.eigen_iterations} products, relative tolerance '
+                     f'{settings.eigen_tolerance}) and its trace by Hutchinson\'s estimator (at '
+                     f'most {settings.trace_samples} Rademacher vectors, until the standard error '
+                     f'is {settings.trace_tolerance:.0%} of it); each run\'s iterations, seconds '
+                     'and convergence below',
         'loss': f'the training loss, every evaluation with the same random state (torch, numpy '
                 f'and Python generators seeded with {settings.loss_seed}, then given back): a '
                 'detector\'s proposal and RoI sampling, dropout and batch augments are the same '

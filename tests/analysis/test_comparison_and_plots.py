@@ -8,6 +8,7 @@ from torch import nn
 from golu_mm import GoLU
 from golu_mm.analysis import (aggregate, differences, plot_activation_distributions,
                               plot_activation_functions, plot_curves, write_table)
+from golu_mm.analysis.comparison import seeds_needed, verdict
 from golu_mm.analysis.plots import activation_outputs
 
 RESULTS = [
@@ -52,7 +53,7 @@ def test_write_table(tmp_path):
     assert is_png(paths['plot'])
 
 
-def test_differences_pair_by_seed_with_t_interval_and_welch_p():
+def test_differences_pair_by_seed_with_one_test():
     (ap, ap50) = differences(RESULTS, ['ap', 'ap50'])
     # GoLU - ReLU on the seeds both ran (0, 1): 0.06 and 0.06 for ap; 0.08 and 0.06 for ap50.
     assert (ap['activation'], ap['reference'], ap['metric'], ap['pairs']) == ('GoLU', 'ReLU',
@@ -62,18 +63,31 @@ def test_differences_pair_by_seed_with_t_interval_and_welch_p():
     half = t975_1dof * math.sqrt(((0.08 - 0.07) ** 2 + (0.06 - 0.07) ** 2) / 1) / math.sqrt(2)
     assert ap50['mean'] == pytest.approx(0.07)
     assert ap50['ci95'] == pytest.approx((0.07 - half, 0.07 + half))
-    # Welch on all values (GoLU 3 seeds, ReLU 2): t and Welch-Satterthwaite dof by hand.
-    va, vb = 0.02 ** 2 / 3, math.sqrt(0.0008) ** 2 / 2
-    t = (0.38 - 0.32) / math.sqrt(va + vb)
-    dof = (va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 1)
+    # The paired t-test on the same differences, by hand: t = mean / (sd / sqrt(n)), 1 dof.
     from scipy import stats
-    assert ap['welch_p'] == pytest.approx(2 * stats.t.sf(t, dof))
-    assert 0 < ap['welch_p'] < 0.2
+    t = 0.07 / (math.sqrt(0.0002) / math.sqrt(2))
+    assert ap50['paired_p'] == pytest.approx(2 * stats.t.sf(t, 1))
+    assert ap['paired_p'] is None  # no spread in the differences
+    # The interval holds 0 exactly when p >= 0.05: one test, never two verdicts.
+    assert (ap50['ci95'][0] <= 0 <= ap50['ci95'][1]) == (ap50['paired_p'] >= 0.05)
+    assert ap50['seeds_needed'] == 3  # t(0.975, 2) sd / sqrt(3) = 0.035 < 0.07
+    assert verdict(ap50) == ('not distinguishable with 2 seeds; about 3 would be needed at this '
+                             'spread')
+    assert verdict(ap) == 'distinguishable from 0'
+
+
+@pytest.mark.parametrize('mean, std', [(0.5, 1.0), (0.1, 0.3), (2.0, 0.5)])
+def test_seeds_needed_is_the_first_count_whose_interval_excludes_zero(mean, std):
+    from scipy import stats
+    n = seeds_needed(mean, std)
+    assert stats.t.ppf(0.975, n - 1) * std / math.sqrt(n) < mean
+    assert n == 2 or stats.t.ppf(0.975, n - 2) * std / math.sqrt(n - 1) >= mean
+    assert seeds_needed(0.0, 1.0) is None and seeds_needed(1.0, 0.0) is None
 
 
 def test_differences_with_one_seed_have_no_interval():
     (d,) = differences([RESULTS[0], RESULTS[3]], ['ap'])
-    assert d['pairs'] == 1 and d['ci95'] is None and d['welch_p'] is None
+    assert d['pairs'] == 1 and d['ci95'] is None and d['paired_p'] is None
     assert d['mean'] == pytest.approx(0.06)
 
 

@@ -254,6 +254,77 @@ def test_non_finite_measures_are_shown_and_kept_out_of_the_intervals(tmp_path):
     runs = [run('ReLU', 0, 0.5), run('ReLU', 1, 0.7), run('GoLU', 0, float('nan')),
             run('GoLU', 1, 0.4)]
     page = write_analysis(runs, tmp_path, {'data': 'test'})['markdown'].read_text()
-    assert '| sharpness | 0.6 ± 0.14 (2) | 0.4 ± 0 (1) | -0.3 |' in page
+    assert '| sharpness | 0.6 ± 0.14 (2) | 0.4 ± 0 (1) | -0.3: 1 pair(s): no interval' in page
     assert 'GoLU seed 0: sharpness = nan' in page
     assert '| grad_norm/neck | 1 ± 0.71 (2) |' in page  # the weights' norm where it has weights
+
+
+class QuadraticForm(nn.Module):
+    """loss = w^T A w / 2: its Hessian is A, whatever the batch."""
+
+    def __init__(self, a):
+        super().__init__()
+        self.a = a
+        self.w = nn.Parameter(torch.linspace(-1, 1, a.shape[0], dtype=a.dtype))
+
+    def forward(self, batch):
+        return self.w @ self.a @ self.w / 2
+
+
+def form_loss(model, batch):
+    return model(batch)
+
+
+def test_curvature_of_a_quadratic_is_its_matrix():
+    from golu_mm.analysis.mechanisms import hessian_trace, hessian_vector_product, top_eigenvalue
+    q, _ = torch.linalg.qr(torch.randn(12, 12, generator=torch.Generator().manual_seed(1),
+                                       dtype=torch.float64))
+    eigenvalues = torch.linspace(0.5, 6.0, 12, dtype=torch.float64)
+    a = q @ torch.diag(eigenvalues) @ q.T
+    model = QuadraticForm(a)
+    v = {'w': torch.arange(12, dtype=torch.float64)}
+    assert torch.allclose(hessian_vector_product(model, form_loss, [0, 1], v)['w'],
+                          a @ v['w'])
+    top = top_eigenvalue(model, form_loss, [0], iterations=200, tolerance=1e-10)
+    assert top.converged and top.value == pytest.approx(6.0, rel=1e-6)
+    trace = hessian_trace(model, form_loss, [0], samples=400, tolerance=0.03)
+    assert trace.value == pytest.approx(float(eigenvalues.sum()), rel=0.05)
+    assert trace.converged and trace.iterations < 400
+    capped = top_eigenvalue(model, form_loss, [0], iterations=2, tolerance=1e-12)
+    assert not capped.converged and capped.iterations == 2
+    with pytest.raises(ValueError, match='iterations >= 1'):
+        top_eigenvalue(model, form_loss, [0], iterations=0)
+
+
+def test_curvature_of_a_golu_network_against_the_full_hessian():
+    """A small GoLU network (GoLU's double backward): the top eigenvalue and the trace against
+    torch.autograd.functional.hessian of the same loss."""
+    from torch.func import functional_call
+
+    import golu_mm
+    from golu_mm.analysis.mechanisms import hessian_trace, top_eigenvalue
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), golu_mm.GoLU(), nn.Linear(4, 1)).double()
+    x, y = torch.randn(16, 3, dtype=torch.float64), torch.randn(16, 1, dtype=torch.float64)
+
+    def loss_fn(m, batch):
+        return ((m(batch[0]) - batch[1]) ** 2).mean()
+
+    names = [n for n, _ in model.named_parameters()]
+    shapes = [p.shape for _, p in model.named_parameters()]
+    flat = torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    def of_flat(vector):
+        params, start = {}, 0
+        for name, shape in zip(names, shapes):
+            params[name] = vector[start:start + shape.numel()].view(shape)
+            start += shape.numel()
+        return loss_fn(lambda inputs: functional_call(model, params, (inputs,)), (x, y))
+
+    full = torch.autograd.functional.hessian(of_flat, flat)
+    eigenvalues = torch.linalg.eigvalsh(full)
+    largest = float(eigenvalues[eigenvalues.abs().argmax()])
+    top = top_eigenvalue(model, loss_fn, [(x, y)], iterations=500, tolerance=1e-10)
+    assert top.value == pytest.approx(largest, rel=1e-5)
+    trace = hessian_trace(model, loss_fn, [(x, y)], samples=2000, tolerance=0.005)
+    assert trace.value == pytest.approx(float(full.trace()), rel=0.05)

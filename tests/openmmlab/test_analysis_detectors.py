@@ -20,7 +20,8 @@ from golu_mm.openmmlab.sweep import Stage, plan_sweep
 
 DET = 'configs/demo/mask_rcnn_golu_demo.py'
 pytestmark = pytest.mark.slow
-SETTINGS = run_analysis.Settings(batches=1, points=3, grid=2, span=0.5, radius=0.5)
+SETTINGS = run_analysis.Settings(batches=1, points=3, grid=2, span=0.5, radius=0.5,
+                                 eigen_iterations=2, trace_samples=2)
 
 
 @pytest.fixture(scope='module')
@@ -51,6 +52,7 @@ def test_mask_rcnn_analysis_completes_and_repeats_exactly(detector_sweep):
     assert one == json.loads(second['json'].read_text())['runs']  # identical numbers
     page = first['markdown'].read_text()
     assert '| sharpness |' in page and 'seeded with 0' in page
+    assert '| hessian/top_eigenvalue |' in page
     neck = one[0]['gradients']['neck']
     assert neck['weights'] > 0 and neck['activations'] is None  # weights, no activation module
 

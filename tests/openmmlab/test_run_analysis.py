@@ -27,7 +27,8 @@ CONFIG = 'configs/demo/deeplabv3_golu_demo.py'
 _spec = importlib.util.spec_from_file_location('analyze_tool', ROOT / 'tools' / 'analyze_activations.py')
 tool = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(tool)
-FAST = ['--batches', '1', '--points', '3', '--grid', '3', '--span', '0.5', '--radius', '0.5']
+FAST = ['--batches', '1', '--points', '3', '--grid', '3', '--span', '0.5', '--radius', '0.5',
+        '--hessian-iterations', '2', '--trace-samples', '1']
 
 
 def save_run(run, meta_model=None):
@@ -73,6 +74,8 @@ def test_the_report_over_a_sweep(sweep):
     assert '2 images' in page and 'the same for every run' in page
     assert '| sharpness | ' in page and 'GoLU − ReLU [95 % CI]' in page  # ReLU: the reference
     assert '| variance/backbone.layer4 |' in page and '| grad_norm/backbone.stem |' in page
+    assert '| hessian/top_eigenvalue |' in page and '| hessian/trace |' in page
+    assert '| ReLU | 0 | trace | 1 |' in page and 'no: the bound ended it' in page
     assert '(landscape_2d.png)' in page and (out / 'distribution_backbone_layer1.png').is_file()
     assert 'analysis/analysis.md' in (root / 'sweep' / 'comparison.md').read_text()
     write_report(runs, root / 'sweep', log=lambda _: None)  # the sweep's report, written anew
