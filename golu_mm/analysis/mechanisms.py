@@ -23,7 +23,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
-from .capture import capture_activations, stage_of
+from .capture import Stages, capture_activations
 
 __all__ = ['Moments', 'ActivationStats', 'norms_by_stage', 'gradient_flow',
            'filter_normalised_direction', 'fixed_randomness', 'loss_landscape', 'sharpness',
@@ -98,6 +98,7 @@ class ActivationStats:
     def __init__(self, model: nn.Module, grads: bool = False, near_zero: float = 1e-2,
                  sample_size: int = 2048):
         self.model, self.grads = model, grads
+        self.stages = Stages(model)
         self.layers: Dict[str, Moments] = {}
         self.grad_squares: Dict[str, float] = {}
         self._new = lambda: Moments(near_zero=near_zero, sample_size=sample_size)
@@ -122,15 +123,15 @@ class ActivationStats:
         """{stage: its layer names in forward order}."""
         stages: Dict[str, List[str]] = {}
         for name in self.layers:
-            stages.setdefault(stage_of(name), []).append(name)
+            stages.setdefault(self.stages.of(name), []).append(name)
         return stages
 
 
-def norms_by_stage(squares: Dict[str, float]) -> Dict[str, float]:
+def norms_by_stage(squares: Dict[str, float], stages: Stages) -> Dict[str, float]:
     """{stage: sqrt of the sum of its names' squared norms} from {name: squared norm}."""
     by_stage: Dict[str, float] = {}
     for name, value in squares.items():
-        by_stage[stage_of(name)] = by_stage.get(stage_of(name), 0.0) + value
+        by_stage[stages.of(name)] = by_stage.get(stages.of(name), 0.0) + value
     return {stage: math.sqrt(value) for stage, value in by_stage.items()}
 
 
@@ -157,9 +158,9 @@ def gradient_flow(model: nn.Module, loss_fn: LossFn, batches: Sequence,
                 loss_fn(model, batch).backward()
                 squares = {name: float(p.grad.detach().double().pow(2).sum())
                            for name, p in model.named_parameters() if p.grad is not None}
-                for stage, norm in norms_by_stage(squares).items():
+                for stage, norm in norms_by_stage(squares, stats.stages).items():
                     weights.setdefault(stage, []).append(norm)
-                for stage, norm in norms_by_stage(stats.grad_squares).items():
+                for stage, norm in norms_by_stage(stats.grad_squares, stats.stages).items():
                     activations.setdefault(stage, []).append(norm)
                 model.zero_grad(set_to_none=True)
     finally:

@@ -4,7 +4,7 @@ ReLU, else upstream's own act_cfg) and its activations counted (activation_recor
 tools/backbone_table.py writes the result to docs/backbones.md; a test regenerates it."""
 import importlib
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from mmengine.registry import DefaultScope
 from torch import nn
@@ -79,32 +79,49 @@ def backbone_classes(scope: str) -> Dict[str, type]:
             and issubclass(getattr(module, n), nn.Module)}
 
 
-def survey(scope: str) -> List[Row]:
-    """One Row per backbone of `scope`, in the order the codebase exports them."""
+def built_backbones(scope: str) -> Iterator[Tuple[str, Optional[str], object, bool]]:
+    """(name, class to use, the backbone built with act_cfg=GoLU, fused) for every backbone of
+    `scope`, in the order the codebase exports them; the class is None for one that takes no
+    act_cfg, and the backbone is the exception where it could not be built here."""
     importlib.import_module(f'{scope}.utils').register_all_modules(init_default_scope=False)
     importlib.import_module(f'golu_mm.openmmlab.{ADAPTERS[scope]}')
     registry = importlib.import_module(f'{scope}.registry').MODELS
-    rows = []
     for name, cls in backbone_classes(scope).items():
         ours = registry.module_dict.get(f'Act{name}')
         ours = ours if ours is not None and ours.__module__.startswith('golu_mm.') else None
+        fused = ours is not None and issubclass(ours, ResNetActCfgMixin)
         if ours is not None:
             use = ours.__name__
         elif 'act_cfg' in accepted_arguments(cls, scope):
             use = name
         else:
-            rows.append(Row(scope, name, None, 'none (takes no act_cfg)', False))
+            yield name, None, None, False
             continue
-        cfg = dict(type=use, act_cfg=GOLU, **ARGS.get(scope, {}).get(name, {}))
-        holder = nn.Module()
         try:
             with DefaultScope.overwrite_default_scope(scope):  # for its nested builds
-                holder.backbone = registry.build(cfg)
+                yield name, use, registry.build(backbone_cfg(scope, name, use)), fused
         except Exception as exc:  # noqa: BLE001 (a backbone that needs what is not installed)
-            rows.append(Row(scope, name, use, f'not built here ({type(exc).__name__}: '
-                            f'{str(exc).splitlines()[0][:60]})', False))
+            yield name, use, exc, False
+
+
+def backbone_cfg(scope: str, name: str, use: str) -> dict:
+    return dict(type=use, act_cfg=GOLU, **ARGS.get(scope, {}).get(name, {}))
+
+
+def survey(scope: str) -> List[Row]:
+    """One Row per backbone of `scope`, in the order the codebase exports them."""
+    rows = []
+    for name, use, built, fused in built_backbones(scope):
+        if use is None:
+            rows.append(Row(scope, name, None, 'none (takes no act_cfg)', False))
             continue
-        reach = act_cfg_reach(holder, dict(backbone=cfg))[0]
+        if isinstance(built, Exception):
+            rows.append(Row(scope, name, use, f'not built here ({type(built).__name__}: '
+                            f'{str(built).splitlines()[0][:60]})', False))
+            continue
+        holder = nn.Module()
+        holder.backbone = built
+        reach = act_cfg_reach(holder, dict(backbone=backbone_cfg(scope, name, use)))[0]
         if not reach.held:
             kept = sorted({o.split()[0] for o in reach.others})
             text = f'none: ignores act_cfg (runs {", ".join(kept) or "no activation"})'
@@ -114,8 +131,7 @@ def survey(scope: str) -> List[Row]:
                     f'({", ".join(kept)} kept)')
         else:
             text = 'all'
-        rows.append(Row(scope, name, use, text, ours is not None
-                        and issubclass(ours, ResNetActCfgMixin)))
+        rows.append(Row(scope, name, use, text, fused))
     return rows
 
 

@@ -65,7 +65,7 @@ class MechanismsHook(Hook):
         for kind, squares in (('weights', self._weight_squares),
                               ('activations', stats.grad_squares)):
             scalars.update({f'{PREFIX}grad_norm/{kind}/{stage}': norm
-                            for stage, norm in norms_by_stage(squares).items()})
+                            for stage, norm in norms_by_stage(squares, stats.stages).items()})
         runner.visualizer.add_scalars(scalars, step=runner.iter + 1)
 
     def after_train(self, runner) -> None:  # a run stopped inside a measured iteration

@@ -13,7 +13,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from mmengine.config import Config
 
-from ..analysis.capture import stage_of
 from ..analysis.mechanisms import (ActivationStats, filter_normalised_direction,
                                    fixed_randomness, gradient_flow, hessian_trace, loss_landscape,
                                    sharpness, top_eigenvalue)
@@ -180,7 +179,8 @@ def measure(run: TrainedRun, batches: list, settings: Settings, reference=None) 
     loss = fixed_randomness(mm_loss, settings.loss_seed)
     stats = ActivationStats(model, grads=True)
     gradients = gradient_flow(model, loss, batches, stats)
-    layers = {name: {'stage': stage_of(name), **m.summary()} for name, m in stats.layers.items()}
+    layers = {name: {'stage': stats.stages.of(name), **m.summary()}
+              for name, m in stats.layers.items()}
     samples = {stage: _pooled(sum((stats.layers[n].sample for n in names), []), 4096, 0)
                for stage, names in stats.by_stage().items()}
     one = filter_normalised_direction(model, settings.direction_seed)

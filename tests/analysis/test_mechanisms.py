@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from golu_mm import GoLU
-from golu_mm.analysis.capture import stage_of
+from golu_mm.analysis.capture import Stages
 from golu_mm.analysis.mechanisms import (ActivationStats, Moments, filter_normalised_direction,
                                          gradient_flow, loss_landscape, sharpness)
 from golu_mm.analysis.mechanisms_report import run_metrics, write_analysis
@@ -167,13 +167,30 @@ def test_fused_capture_equals_the_unfused_models_values():
             assert results[1][name][key] == pytest.approx(value, rel=1e-5, abs=1e-7), (name, key)
 
 
-def test_stages_of_module_names():
-    assert stage_of('backbone.layer2.0.relu') == 'backbone.layer2'
-    assert stage_of('backbone.relu') == 'backbone.stem'
-    assert stage_of('backbone.stem.2') == 'backbone.stem'
-    assert stage_of('backbone.stage3.1.act') == 'backbone.stage3'
-    assert stage_of('neck.fpn_convs.0.activate') == 'neck'
-    assert stage_of('layer1.0.relu') == 'layer1' and stage_of('relu') == 'stem'
+def test_stages_come_from_the_models_structure():
+    """Not a pattern on names: a backbone's own stage modules (whatever they are called), what
+    comes before them its stem, then each other component."""
+    class Backbone(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.patch = nn.Conv2d(3, 4, 1)
+            self.stages = nn.ModuleList([nn.Sequential(nn.Linear(4, 4), GoLU()) for _ in range(3)])
+            self.norm = nn.LayerNorm(4)
+
+    class Detector(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone, self.neck, self.fc = Backbone(), nn.Linear(4, 4), nn.Linear(4, 2)
+
+    stages = Stages(Detector())
+    assert stages.names == ['backbone.stem', 'backbone.stages.0', 'backbone.stages.1',
+                            'backbone.stages.2', 'backbone.norm', 'neck', 'fc']
+    assert stages.of('backbone.stages.1.1') == 'backbone.stages.1'
+    assert stages.of('backbone.patch.weight') == 'backbone.stem'
+    assert stages.of('fc.bias') == 'fc' and stages.of('neck') == 'neck'
+    tiny = Stages(Tiny())  # no backbone: the network is one
+    assert tiny.names == ['stem', 'layer1'] and tiny.of('act') == 'stem'
+    assert Stages(nn.Sequential(nn.Linear(2, 2), GoLU())).of('1') == 'model'
 
 
 def test_report_of_two_activations_over_two_seeds(tmp_path):

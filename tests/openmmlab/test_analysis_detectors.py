@@ -48,8 +48,11 @@ def test_mask_rcnn_analysis_completes_and_repeats_exactly(detector_sweep):
     runs = run_analysis.finished_runs(root / 'sweep')
     first = run_analysis.analyze(runs, root / 'a1', SETTINGS, log=lambda _: None)
     second = run_analysis.analyze(runs, root / 'a2', SETTINGS, log=lambda _: None)
-    one = json.loads(first['json'].read_text())['runs']
-    assert one == json.loads(second['json'].read_text())['runs']  # identical numbers
+    one, two = (json.loads(paths['json'].read_text())['runs'] for paths in (first, second))
+    for run in one + two:  # what the estimates took varies; what they found may not
+        for found in run['curvature'].values():
+            found.pop('seconds')
+    assert one == two  # identical numbers
     page = first['markdown'].read_text()
     assert '| sharpness |' in page and 'seeded with 0' in page
     assert '| hessian/top_eigenvalue |' in page

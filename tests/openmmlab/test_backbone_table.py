@@ -5,6 +5,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+
+from golu_mm.openmmlab.backbone_survey import SCOPES, built_backbones
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -25,3 +28,42 @@ def test_the_backbone_table_matches_the_installed_codebases(tmp_path):
                  '| HRNet | `ActHRNet` | all |  |',
                  '| LeNet5 | — | none (takes no act_cfg) |  |'):
         assert line in table, line
+
+
+EXPECTED_STAGES = {
+    ('mmdet', 'ResNet'): ['stem', 'layer1', 'layer2', 'layer3', 'layer4'],
+    ('mmdet', 'HRNet'): ['stem', 'layer1', 'transition1', 'stage2', 'transition2', 'stage3',
+                         'transition3', 'stage4'],
+    ('mmdet', 'SwinTransformer'): ['stem', 'stages.0', 'stages.1', 'stages.2', 'stages.3',
+                                   'norm0', 'norm1', 'norm2', 'norm3'],
+    ('mmdet', 'SSDVGG'): ['stage1', 'stage2', 'stage3', 'stage4', 'stage5'],
+    ('mmseg', 'MixVisionTransformer'): ['layers.0', 'layers.1', 'layers.2', 'layers.3'],
+    # each stage with its own downsampling layer (the first one is the stem)
+    ('mmpretrain', 'ConvNeXt'): ['stages.0', 'stages.1', 'stages.2', 'stages.3', 'norm3'],
+}
+
+
+@pytest.mark.parametrize('scope', SCOPES)
+def test_every_backbone_gets_its_own_stages(scope):
+    """The analysis's stages come from each backbone's structure (not a pattern on names): for
+    every backbone of the survey that builds, each stage is made of modules of it, a backbone
+    with several outputs (out_indices) has several stages, and known backbones have exactly
+    their own."""
+    from golu_mm.analysis.capture import Stages
+    checked = 0
+    for name, use, built, _ in built_backbones(scope):
+        if use is None or isinstance(built, Exception):
+            continue
+        holder = torch.nn.Module()
+        holder.backbone = built
+        stages = Stages(holder)
+        modules = dict(holder.named_modules())
+        assert all(prefix in modules for prefix, _ in stages.prefixes), (name, stages.prefixes)
+        indices = getattr(built, 'out_indices', None)
+        indices = [indices] if isinstance(indices, int) else list(indices or [])
+        if len(set(indices)) > 1:
+            assert len([s for s in stages.names if s != 'backbone.stem']) >= 2, (name, indices)
+        if (scope, name) in EXPECTED_STAGES:
+            assert stages.names == [f'backbone.{s}' for s in EXPECTED_STAGES[scope, name]]
+            checked += 1
+    assert checked == sum(1 for s, _ in EXPECTED_STAGES if s == scope)
