@@ -44,6 +44,8 @@ def main(argv=None):
                         help='where sharpness is read: the mean loss rise at ±radius')
     parser.add_argument('--direction-seed', type=int, default=0,
                         help='seed of the random directions (the same for every run)')
+    parser.add_argument('--device', help='cpu, cuda or cuda:N (default: cuda where there is a '
+                                         'GPU, else cpu)')
     parser.add_argument('--hessian-iterations', type=at_least(int, 0), default=20,
                         help='power iterations for the Hessian\'s top eigenvalue (0: skip)')
     parser.add_argument('--hessian-tolerance', type=at_least(float, 1e-12), default=1e-3,
@@ -69,7 +71,8 @@ def main(argv=None):
     settings = run_analysis.Settings(
         args.batches, args.points, args.grid, args.span, args.radius, args.direction_seed,
         eigen_iterations=args.hessian_iterations, eigen_tolerance=args.hessian_tolerance,
-        trace_samples=args.trace_samples, trace_tolerance=args.trace_tolerance)
+        trace_samples=args.trace_samples, trace_tolerance=args.trace_tolerance,
+        device=run_analysis.pick_device(args.device))
     paths = run_analysis.analyze(runs, out, settings)
     if args.work_dir is not None and Path(out) == Path(args.work_dir) / run_analysis.ANALYSIS_DIR:
         run_analysis.link_analysis(args.work_dir)

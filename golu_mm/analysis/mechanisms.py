@@ -12,9 +12,11 @@
   (power iteration) and its trace (Hutchinson's estimator), from Hessian-vector products by
   double backward (GoLU has one; the model runs unfused).
 
-The model is measured as it is (eval mode: batch norm uses its running statistics, which no
-direction moves; biases and batch norm parameters are not perturbed, as Li et al. prescribe), and
-is left exactly as it was: weights restored, gradients cleared."""
+The model is measured as it is (the analysis uses eval mode: batch norm uses its running
+statistics, which no direction moves; biases and batch norm parameters are not perturbed, as Li
+et al. prescribe), on its own device, and is left exactly as it was: parameters and buffers
+restored (a model in train mode updates batch norm's running statistics at every forward),
+gradients cleared."""
 import contextlib
 import math
 from dataclasses import dataclass, field
@@ -152,7 +154,7 @@ def gradient_flow(model: nn.Module, loss_fn: LossFn, batches: Sequence,
     activations: Dict[str, List[float]] = {}
     model.zero_grad(set_to_none=True)
     try:
-        with stats:
+        with stats, _restored(model):
             for batch in batches:
                 stats.grad_squares.clear()
                 loss_fn(model, batch).backward()
@@ -176,7 +178,8 @@ def filter_normalised_direction(model: nn.Module, seed: int) -> Dict[str, Tensor
     generator seeded with `seed` in named_parameters order (so models of one architecture get
     the same draw), then filter-normalised (Li et al.): each filter (a slice along the first
     dimension) scaled to the norm of the weights' filter; zero for biases and norm parameters
-    (parameters of at most one dimension)."""
+    (parameters of at most one dimension). Drawn and scaled on the CPU in float64 (the same
+    numbers whatever the device), then put on each parameter's device and dtype."""
     generator = torch.Generator().manual_seed(seed)
     directions = {}
     for name, p in model.named_parameters():
@@ -188,7 +191,7 @@ def filter_normalised_direction(model: nn.Module, seed: int) -> Dict[str, Tensor
             norm = d.flatten(1).norm(dim=1)
             d = d * (w / torch.where(norm > 0, norm, torch.ones_like(norm))).view(
                 -1, *([1] * (p.dim() - 1)))
-        directions[name] = d
+        directions[name] = d.to(p.device, p.dtype)
     return directions
 
 
@@ -219,13 +222,19 @@ def fixed_randomness(loss_fn: LossFn, seed: int = 0) -> LossFn:
 
 @contextlib.contextmanager
 def _restored(model: nn.Module) -> Iterator[Dict[str, Tensor]]:
+    """Within it the model may change; after it, its parameters and buffers (batch norm's running
+    statistics, which a model in train mode updates at every forward) are as they were. Yields
+    the parameters as they were."""
     saved = {name: p.detach().clone() for name, p in model.named_parameters()}
+    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
     try:
         yield saved
     finally:
         with torch.no_grad():
             for name, p in model.named_parameters():
                 p.copy_(saved[name])
+            for name, b in model.named_buffers():
+                b.copy_(buffers[name])
 
 
 def loss_landscape(model: nn.Module, loss_fn: LossFn, batches: Sequence,
@@ -242,7 +251,8 @@ def loss_landscape(model: nn.Module, loss_fn: LossFn, batches: Sequence,
                 raise ValueError(f'point {point} has {len(point)} coordinates for '
                                  f'{len(directions)} directions')
             for name, p in model.named_parameters():
-                moved = origin[name].double() + sum(c * d[name] for c, d in zip(point, directions))
+                moved = origin[name].double() + sum(c * d[name].double()
+                                                    for c, d in zip(point, directions))
                 p.copy_(moved.to(p.dtype))
             losses.append(sum(float(loss_fn(model, b)) for b in batches) / len(batches))
     return losses
@@ -272,7 +282,7 @@ def hessian_vector_product(model: nn.Module, loss_fn: LossFn, batches: Sequence,
     named = _weights(model)
     params = [p for _, p in named]
     product = {name: torch.zeros_like(p) for name, p in named}
-    with unfused(model):
+    with unfused(model), _restored(model):
         for batch in batches:
             grads = torch.autograd.grad(loss_fn(model, batch), params, create_graph=True,
                                         allow_unused=True)

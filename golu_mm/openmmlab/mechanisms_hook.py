@@ -7,7 +7,8 @@ outputs and the norm of the loss's gradient with respect to the stage's weights 
 outputs (this process's, before DDP averages them) as scalars to the runner's visualizer
 (`mechanisms/variance/<stage>`, `mechanisms/grad_norm/weights/<stage>`,
 `mechanisms/grad_norm/activations/<stage>`: TensorBoard and the local backend's scalars.json
-show them). The measured iteration runs fused BN → GoLU nodes unfused (the same results within
+show them); under AmpOptimWrapper the norms are unscaled (divided by the loss scale the
+iteration's backward used). The measured iteration runs fused BN → GoLU nodes unfused (the same results within
 float rounding; that one step has unfused GoLU's memory); the others are untouched, and without
 the hook in the config nothing of it runs."""
 from functools import partial
@@ -23,6 +24,13 @@ from .registration import register
 PREFIX = 'mechanisms/'
 
 
+def loss_scale(runner) -> float:
+    """The factor the runner's optimizer wrapper multiplies the loss by before backward
+    (AmpOptimWrapper's loss scaler; 1 without one)."""
+    scaler = getattr(getattr(runner, 'optim_wrapper', None), 'loss_scaler', None)
+    return float(scaler.get_scale()) if hasattr(scaler, 'get_scale') else 1.0
+
+
 @register(HOOKS)
 class MechanismsHook(Hook):
     """Logs per-stage activation variance and gradient norms every `interval` iterations."""
@@ -35,7 +43,7 @@ class MechanismsHook(Hook):
                              f'{interval!r}')
         self.interval = interval
         self._stats: Optional[ActivationStats] = None
-        self._handles, self._weight_squares = [], {}
+        self._handles, self._weight_squares, self._scale = [], {}, 1.0
 
     def _add_weight_grad(self, name, grad):
         self._weight_squares[name] = self._weight_squares.get(name, 0.0) + float(
@@ -45,6 +53,7 @@ class MechanismsHook(Hook):
         if not self.every_n_train_iters(runner, self.interval):
             return
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        self._scale = loss_scale(runner)  # what this iteration's backward is multiplied by
         self._stats = ActivationStats(model, grads=True, sample_size=0).__enter__()
         self._weight_squares = {}
         self._handles = [p.register_hook(partial(self._add_weight_grad, name))
@@ -64,7 +73,7 @@ class MechanismsHook(Hook):
             scalars[f'{PREFIX}variance/{stage}'] = sum(variances) / len(variances)
         for kind, squares in (('weights', self._weight_squares),
                               ('activations', stats.grad_squares)):
-            scalars.update({f'{PREFIX}grad_norm/{kind}/{stage}': norm
+            scalars.update({f'{PREFIX}grad_norm/{kind}/{stage}': norm / self._scale
                             for stage, norm in norms_by_stage(squares, stats.stages).items()})
         runner.visualizer.add_scalars(scalars, step=runner.iter + 1)
 

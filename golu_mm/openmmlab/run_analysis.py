@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from mmengine.config import Config
 
+from ..analysis.capture import ACTIVATION_MODULES
 from ..analysis.mechanisms import (ActivationStats, filter_normalised_direction,
                                    fixed_randomness, gradient_flow, hessian_trace, loss_landscape,
                                    sharpness, top_eigenvalue)
@@ -117,9 +118,27 @@ def fixed_batches(cfg: Config, count: int) -> list:
             batches.append(batch)
             if len(batches) == count:
                 break
-    if not batches:
-        raise ValueError('the config\'s val dataloader yields no batch')
+    if len(batches) < count:
+        raise ValueError(f'--batches {count}, but the config\'s val dataloader yields '
+                         f'{len(batches)} batch(es): ask for at most {len(batches)}'
+                         if batches else 'the config\'s val dataloader yields no batch')
     return batches
+
+
+def pick_device(requested: Optional[str] = None) -> str:
+    """Where the analysis runs: `requested` ('cpu', 'cuda', 'cuda:N'), by default CUDA where
+    torch sees a GPU; ValueError for a CUDA device torch does not see."""
+    if requested is None:
+        return 'cuda' if torch.cuda.is_available() else 'cpu'
+    device = torch.device(requested)
+    if device.type == 'cuda':
+        visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= visible:
+            raise ValueError(f'--device {requested}: torch sees {visible} CUDA device(s) here '
+                             '(use --device cpu, or run where the GPU is)')
+    elif device.type != 'cpu':
+        raise ValueError(f'--device {requested}: cpu or cuda[:N]')
+    return requested
 
 
 def _dataset_of(cfg: Config) -> str:
@@ -139,7 +158,7 @@ class Settings:
     2-D grid over [-span, span], the sharpness radius, the first direction's seed, the seed
     every loss evaluation runs with (mechanisms.fixed_randomness), and the bounds of the
     curvature estimates (power iterations and Hutchinson vectors, each with its tolerance; 0
-    iterations or samples: not measured)."""
+    iterations or samples: not measured); the device the models are measured on."""
     batches: int = 2
     points: int = 9
     grid: int = 5
@@ -147,6 +166,7 @@ class Settings:
     radius: float = 0.25
     direction_seed: int = 0
     loss_seed: int = 0
+    device: str = 'cpu'
     eigen_iterations: int = 20
     eigen_tolerance: float = 1e-3
     trace_samples: int = 30
@@ -171,6 +191,15 @@ def measure(run: TrainedRun, batches: list, settings: Settings, reference=None) 
         except Exception:  # noqa: BLE001 (an exception class that takes other arguments)
             named = RuntimeError(f'run {run.name}: {type(exc).__name__}: {exc}')
         raise named from exc
+    bad = next((name for name, p in model.named_parameters() if not torch.isfinite(p).all()),
+               None)
+    if bad is not None:
+        raise ValueError(f'run {run.name}: its checkpoint {run.checkpoint} holds weights that '
+                         f'are not finite ({bad}): a diverged training? Nothing to measure')
+    if not any(isinstance(m, ACTIVATION_MODULES) for m in model.modules()):
+        raise ValueError(f'run {run.name}: {type(model).__name__} has no activation module '
+                         f'({", ".join(c.__name__ for c in ACTIVATION_MODULES)}) to measure')
+    model.to(settings.device)
     shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
     if reference is not None and shapes != reference:
         differ = sorted(set(shapes.items()) ^ set(reference.items()))[:3]
@@ -236,7 +265,8 @@ def analyze(runs: Sequence[TrainedRun], out_dir, settings: Settings = Settings()
                 f'{runs[0].config}, test pipeline, in order: the same for every run',
         'activation outputs': 'measured with fused BN → GoLU nodes run unfused (the same values '
                               'within float rounding)',
-        'model state': 'eval mode: batch norm uses the checkpoint\'s running statistics',
+        'model state': f'eval mode: batch norm uses the checkpoint\'s running statistics; on '
+                       f'{settings.device}',
         'gradient flow': 'L2 norm of the training loss\'s gradient per stage, for its weights '
                          'and its activation outputs, mean over the batches',
         'landscape': f'filter-normalised random directions (Li et al. 2018; seeds '

@@ -3,6 +3,7 @@ norms against autograd worked by hand on a tiny network, filter normalisation ag
 definition, directions identical across runs, a loss quadratic in the weights whose landscape
 and sharpness are known in closed form, and the fused model's capture equal to the unfused
 model's."""
+import copy
 import math
 import statistics
 
@@ -94,8 +95,11 @@ def test_filter_normalisation_is_its_definition_and_the_same_draw_for_every_run(
         nn.Conv2d(3, 5, 3), nn.BatchNorm2d(5))
     da, db = filter_normalised_direction(a, seed=7), filter_normalised_direction(b, seed=7)
     weight = a[0].weight.detach().double()
-    for i in range(5):  # each filter's norm is the weight filter's
-        assert da['0.weight'][i].norm() == pytest.approx(float(weight[i].norm()), rel=1e-12)
+    for i in range(5):  # each filter's norm is the weight filter's (float32: the weights')
+        assert da['0.weight'][i].norm() == pytest.approx(float(weight[i].norm()), rel=1e-6)
+    exact = filter_normalised_direction(copy.deepcopy(a).double(), seed=7)['0.weight']
+    for i in range(5):
+        assert exact[i].norm() == pytest.approx(float(weight[i].norm()), rel=1e-12)
     assert not da['0.bias'].any() and not da['1.weight'].any() and not da['1.bias'].any()
     unit = lambda d: d['0.weight'] / d['0.weight'].flatten(1).norm(dim=1).view(-1, 1, 1, 1)  # noqa
     torch.testing.assert_close(unit(da), unit(db))  # the same random draw, other weights
@@ -345,3 +349,30 @@ def test_curvature_of_a_golu_network_against_the_full_hessian():
     assert top.value == pytest.approx(largest, rel=1e-5)
     trace = hessian_trace(model, loss_fn, [(x, y)], samples=2000, tolerance=0.005)
     assert trace.value == pytest.approx(float(full.trace()), rel=0.05)
+
+
+def test_train_mode_buffers_and_dtypes_are_left_as_they_were():
+    """A model in train mode updates batch norm's running statistics at every forward: the
+    functions give them back as they were, with the weights. Directions come in each
+    parameter's dtype, the same draw whatever it is."""
+    from golu_mm.analysis.mechanisms import (filter_normalised_direction, gradient_flow,
+                                             hessian_trace, loss_landscape, top_eigenvalue)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), GoLU(), nn.Linear(4, 1)).train()
+    x = torch.randn(8, 3)
+
+    def loss_fn(m, batch):
+        return m(batch).pow(2).mean()
+
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    gradient_flow(model, loss_fn, [x])
+    loss_landscape(model, loss_fn, [x], [filter_normalised_direction(model, 0)], [(0.5,), (0.0,)])
+    top_eigenvalue(model, loss_fn, [x], iterations=2)
+    hessian_trace(model, loss_fn, [x], samples=2)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before), [
+        k for k in before if not torch.equal(before[k], after[k])]
+    single = filter_normalised_direction(model, 3)
+    double = filter_normalised_direction(model.double(), 3)
+    assert single['0.weight'].dtype == torch.float32 and double['0.weight'].dtype == torch.float64
+    assert torch.allclose(single['0.weight'].double(), double['0.weight'])

@@ -6,6 +6,7 @@ import hashlib
 import importlib.util
 import json
 import math
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -199,3 +200,79 @@ def test_mechanisms_hook_in_a_training_logs_to_the_visualizer(tmp_path):
             assert record[f'mechanisms/variance/{stage}'] > 0
             assert record[f'mechanisms/grad_norm/weights/{stage}'] > 0
         assert record['mechanisms/grad_norm/activations/backbone.layer2'] > 0
+
+
+def test_bad_runs_and_settings_are_named(tmp_path, sweep, monkeypatch):
+    """A checkpoint with NaN weights, a model without an activation module, more batches than
+    the val dataloader has, a CUDA device that is not there: one line each, naming it."""
+    root, _ = sweep
+    relu = run_analysis.finished_runs(root / 'sweep')[0]
+    content = torch.load(relu.checkpoint, weights_only=False)
+    name = next(k for k in content['state_dict'] if k.endswith('conv1.weight'))
+    content['state_dict'][name][0, 0, 0, 0] = float('nan')
+    torch.save(content, tmp_path / 'nan.pth')
+    diverged = run_analysis.TrainedRun('diverged', CONFIG, str(tmp_path / 'nan.pth'),
+                                       relu.options, 'ReLU', 0)
+    with pytest.raises(ValueError, match=rf'run diverged: its checkpoint .*nan\.pth holds weights '
+                                         rf'that are not finite \({re.escape(name)}\)'):
+        run_analysis.measure(diverged, [], run_analysis.Settings())
+    with pytest.raises(ValueError, match=r'--batches 50, but the config\'s val dataloader '
+                                         r'yields 1 batch\(es\): ask for at most 1'):
+        run_analysis.fixed_batches(apis.load_config(CONFIG, relu.options, None, 'none'), 50)
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    with pytest.raises(ValueError, match=r'--device cuda: torch sees 0 CUDA device\(s\) here'):
+        run_analysis.pick_device('cuda')
+    assert run_analysis.pick_device(None) == 'cpu' and run_analysis.pick_device('cpu') == 'cpu'
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)  # a GPU machine, faked
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 2)
+    assert run_analysis.pick_device(None) == 'cuda' and run_analysis.pick_device('cuda:1')
+    with pytest.raises(ValueError, match=r'--device cuda:2: torch sees 2 CUDA device'):
+        run_analysis.pick_device('cuda:2')
+
+
+def test_a_model_without_an_activation_module_is_refused(monkeypatch, sweep):
+    root, _ = sweep
+    run = run_analysis.finished_runs(root / 'sweep')[0]
+    monkeypatch.setattr(run_analysis, 'ACTIVATION_MODULES', (torch.nn.Hardswish,))
+    with pytest.raises(ValueError, match=r'run ReLU_seed0: EncoderDecoder has no activation '
+                                         r'module \(Hardswish\) to measure'):
+        run_analysis.measure(run, [], run_analysis.Settings())
+
+
+@pytest.mark.cuda
+def test_cpu_and_cuda_give_the_same_numbers(sweep):
+    root, _ = sweep
+    run = run_analysis.finished_runs(root / 'sweep')[0]
+    batches = run_analysis.fixed_batches(apis.load_config(CONFIG, run.options, None, 'none'), 1)
+    found = {device: run_analysis.measure(run, batches, run_analysis.Settings(
+        1, 3, 2, 0.5, 0.5, 0, device=device, eigen_iterations=3, trace_samples=2))
+        for device in ('cpu', 'cuda')}
+    for key in ('landscape_1d', 'gradients'):
+        assert json.dumps(found['cpu'][key]) and found['cuda'][key].keys() == \
+            found['cpu'][key].keys()
+    assert found['cuda']['landscape_1d']['losses'] == pytest.approx(
+        found['cpu']['landscape_1d']['losses'], rel=1e-4)
+    assert found['cuda']['sharpness'] == pytest.approx(found['cpu']['sharpness'], rel=1e-3,
+                                                       abs=1e-6)
+
+
+def test_mechanisms_hook_unscales_amp_gradients():
+    """Under AmpOptimWrapper the backward runs on loss x scale: the logged norms are the
+    unscaled ones, equal to gradient_flow's on the plain loss."""
+    from tests.analysis.test_mechanisms import Tiny, tiny_loss
+    torch.manual_seed(5)
+    model = Tiny().double()
+    scaler = SimpleNamespace(get_scale=lambda: 1024.0)
+    runner = SimpleNamespace(model=model, iter=1, visualizer=Recorder(),
+                             optim_wrapper=SimpleNamespace(loss_scaler=scaler))
+    hook = MechanismsHook(interval=2)
+    x = torch.randn(4, 3, dtype=torch.float64)
+    hook.before_train_iter(runner, 1)
+    (tiny_loss(model, x) * 1024.0).backward()
+    hook.after_train_iter(runner, 1)
+    model.zero_grad(set_to_none=True)
+    scalars = runner.visualizer.logged[0][1]
+    flow = gradient_flow(model, tiny_loss, [x])
+    for kind in ('weights', 'activations'):
+        assert scalars[f'mechanisms/grad_norm/{kind}/stem'] == pytest.approx(
+            flow['stem'][kind], rel=1e-12)
