@@ -41,6 +41,9 @@ from .mmengine_private import (OBJECT_STORAGE, OPENMMLAB, local_loader, mmengine
                                route_checkpoint_loading)
 
 
+ALLOWED_CONTENT = 'golu_mm loads weights, mmengine metadata and numpy values only'
+
+
 def history_buffer_method(owner, name):
     """``getattr`` restricted to what HistoryBuffer pickles: its statistics methods."""
     if owner is HistoryBuffer and name in HistoryBuffer._statistics_methods:
@@ -86,8 +89,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         allowed = _ALLOWED.get((module, name))
         if allowed is None:
             raise pickle.UnpicklingError(
-                f'checkpoint asks for {module}.{name}, which golu_mm does not allow in a '
-                'checkpoint (it could run code); weights, mmengine metadata and numpy values load')
+                f'it asks for {module}.{name}, which could run code ({ALLOWED_CONTENT})')
         return allowed
 
 
@@ -167,15 +169,14 @@ def _refusal(exc: pickle.UnpicklingError) -> str:
     """What the unpickler refused, in one line: the global a file asks for (torch's long
     weights_only message, which also suggests loading the file unsafely, reduced to it)."""
     text = str(exc).strip()
-    allowed = 'golu_mm loads weights, mmengine metadata and numpy values only'
     asked = re.search(r'unsupported (?:global: )?GLOBAL (\S+)', text, re.I)
     if asked:
-        return f'it asks for {asked.group(1)}, which could run code ({allowed})'
+        return f'it asks for {asked.group(1)}, which could run code ({ALLOWED_CONTENT})'
     refused = re.search(r'WeightsUnpickler error:\s*(.+?)\s*(?:Check the documentation|$)', text,
                         re.S)
     if refused:
         return (f'it holds what a weights-only load refuses ({" ".join(refused.group(1).split())}'
-                f'; {allowed})')
+                f'; {ALLOWED_CONTENT})')
     return text.splitlines()[0] if text else type(exc).__name__
 
 

@@ -4,13 +4,15 @@ module) and its loss is deterministic although the detector samples proposals an
 analyses give identical numbers, the landscape at ±ε tends to the origin's loss, and the
 origin's loss equals an independent evaluation made with the same seeding."""
 import json
+import re
 from pathlib import Path
 
 import pytest
 import torch
 from mmengine.config import Config
 
-from golu_mm.analysis.mechanisms import filter_normalised_direction, fixed_randomness, loss_landscape
+from golu_mm.analysis.mechanisms import (filter_normalised_direction, fixed_randomness,
+                                         loss_landscape)
 from golu_mm.analysis.run_record import finish_run, start_run
 from golu_mm.data import config_options, generate
 from golu_mm.openmmlab import apis, run_analysis
@@ -81,3 +83,42 @@ def test_the_detector_loss_is_the_same_at_every_evaluation(detector_sweep):
     with torch.no_grad():
         drawn = {float(run_analysis.mm_loss(model, batches[0])) for _ in range(4)}
     assert len(drawn) > 1
+
+
+FAMILIES = {'faster_rcnn': ('configs/demo/faster_rcnn_golu_demo.py', True),
+            'retinanet': ('configs/demo/retinanet_golu_demo.py', True),
+            'classifier': ('configs/demo/resnet_golu_pretrain_demo.py', False)}
+
+
+@pytest.mark.parametrize('family', list(FAMILIES))
+def test_the_analysis_completes_on_every_model_family(family, tmp_path):
+    """Faster R-CNN, RetinaNet and an mmpretrain classifier (Mask R-CNN and DeepLabV3: above and
+    in test_run_analysis.py), each a ReLU and a GoLU run of its demo config: the page is
+    written, with the backbone's own stages and every measure."""
+    from golu_mm.data import generate_classification
+    config, detection = FAMILIES[family]
+    if detection:
+        data = generate(tmp_path / 'data', num_train=2, num_val=2, size=96, seed=5)
+    else:
+        data = generate_classification(tmp_path / 'data', num_train=4, num_val=4, size=32)
+    options = [f'{k}={v}' for k, v in config_options(data, detection=detection).items()]
+    if not detection:
+        options.append('model.backbone.type=ActResNetV1c')
+    runs = plan_sweep(Stage(config, Config.fromfile(config), options), ['ReLU', 'GoLU'], [0],
+                      tmp_path / 'sweep', 'test')
+    for run in runs:
+        torch.manual_seed(0)
+        model, _ = apis.build_model(config, cfg_options=parse_options(run.spec['options']))
+        model.init_weights()
+        start_run(run.run_dir, run.spec)
+        torch.save({'state_dict': model.state_dict(), 'meta': activation_meta(model)},
+                   run.run_dir / 'iter_1.pth')
+        (run.run_dir / 'last_checkpoint').write_text(str(run.run_dir / 'iter_1.pth'))
+        finish_run(run.run_dir, run.spec, {})
+    paths = run_analysis.analyze(run_analysis.finished_runs(tmp_path / 'sweep'), tmp_path / 'out',
+                                 SETTINGS, log=lambda _: None)
+    page = paths['markdown'].read_text()
+    stage = 'backbone.layer1'
+    assert f'| variance/{stage} |' in page and '| sharpness |' in page
+    assert '| hessian/top_eigenvalue |' in page
+    assert re.search(r'(GoLU|ReLU) − (ReLU|GoLU) \[95 % CI\]', page)
