@@ -26,6 +26,19 @@ SETTINGS = run_analysis.Settings(batches=1, points=3, grid=2, span=0.5, radius=0
                                  eigen_iterations=2, trace_samples=2)
 
 
+def finish_untrained(config, runs):
+    """Each run's directory finished with its seeded, untrained model as its checkpoint."""
+    for run in runs:
+        torch.manual_seed(run.seed)
+        model, _ = apis.build_model(config, cfg_options=parse_options(run.spec['options']))
+        model.init_weights()
+        start_run(run.run_dir, run.spec)
+        torch.save({'state_dict': model.state_dict(), 'meta': activation_meta(model)},
+                   run.run_dir / 'iter_1.pth')
+        (run.run_dir / 'last_checkpoint').write_text(str(run.run_dir / 'iter_1.pth'))
+        finish_run(run.run_dir, run.spec, {})
+
+
 @pytest.fixture(scope='module')
 def detector_sweep(tmp_path_factory):
     root = tmp_path_factory.mktemp('det')
@@ -33,15 +46,7 @@ def detector_sweep(tmp_path_factory):
     options = [f'{k}={v}' for k, v in config_options(data, detection=True).items()]
     runs = plan_sweep(Stage(DET, Config.fromfile(DET), options), ['ReLU', 'GoLU'], [0],
                       root / 'sweep', 'test')
-    for run in runs:
-        torch.manual_seed(run.seed)
-        model, _ = apis.build_model(DET, cfg_options=parse_options(run.spec['options']))
-        model.init_weights()
-        start_run(run.run_dir, run.spec)
-        torch.save({'state_dict': model.state_dict(), 'meta': activation_meta(model)},
-                   run.run_dir / 'iter_1.pth')
-        (run.run_dir / 'last_checkpoint').write_text(str(run.run_dir / 'iter_1.pth'))
-        finish_run(run.run_dir, run.spec, {'coco/bbox_mAP': 0.0})
+    finish_untrained(DET, runs)
     return root, runs
 
 
@@ -106,15 +111,7 @@ def test_the_analysis_completes_on_every_model_family(family, tmp_path):
         options.append('model.backbone.type=ActResNetV1c')
     runs = plan_sweep(Stage(config, Config.fromfile(config), options), ['ReLU', 'GoLU'], [0],
                       tmp_path / 'sweep', 'test')
-    for run in runs:
-        torch.manual_seed(0)
-        model, _ = apis.build_model(config, cfg_options=parse_options(run.spec['options']))
-        model.init_weights()
-        start_run(run.run_dir, run.spec)
-        torch.save({'state_dict': model.state_dict(), 'meta': activation_meta(model)},
-                   run.run_dir / 'iter_1.pth')
-        (run.run_dir / 'last_checkpoint').write_text(str(run.run_dir / 'iter_1.pth'))
-        finish_run(run.run_dir, run.spec, {})
+    finish_untrained(config, runs)
     paths = run_analysis.analyze(run_analysis.finished_runs(tmp_path / 'sweep'), tmp_path / 'out',
                                  SETTINGS, log=lambda _: None)
     page = paths['markdown'].read_text()

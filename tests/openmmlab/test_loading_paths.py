@@ -99,10 +99,18 @@ PATHS = {'runner-seg': ('seg', lambda c, w: upstream_runner(SEG, c, w)),
 @pytest.mark.parametrize('path', list(PATHS))
 def test_upstream_loaders_refuse_damaged_checkpoints_naming_the_file(path, checkpoints,
                                                                      tmp_path):
+    from mmengine.registry import DefaultScope
     kind, load = PATHS[path]
-    assert load(checkpoints[kind]['good'], tmp_path / 'good') is not None  # loads when whole
+    # upstream's init_model and inferencers set the default scope for the whole process: kept
+    # to this test
+    with DefaultScope.overwrite_default_scope('mmdet' if kind == 'det' else 'mmseg'):
+        check_path(load, checkpoints[kind], tmp_path)
+
+
+def check_path(load, checkpoints, tmp_path):
+    assert load(checkpoints['good'], tmp_path / 'good') is not None  # loads when whole
     for damage, what in WHAT.items():
-        bad = checkpoints[kind][damage]
+        bad = checkpoints[damage]
         with pytest.raises(UnreadableCheckpointError) as caught:
             load(bad, tmp_path / damage)
         message = str(caught.value)
