@@ -1,6 +1,7 @@
 """What each job of a sweep runs (tools/compare_activations.py launches it, locally or as a
-Slurm job): train the run in RUN_DIR as its job.json says, resuming from its own last
-checkpoint, then write its result; end.json records how it ended.
+Slurm job): train the run in RUN_DIR as its launch.json says, resuming from its own last
+checkpoint, then write its result; end.json records how it ended, attempts.json each attempt
+(golu_mm.jobs.runner: a Slurm job warned of its time limit saves and requeues itself).
 
     python tools/run_job.py RUN_DIR
 """

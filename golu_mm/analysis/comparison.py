@@ -143,16 +143,17 @@ def markdown(rows: Sequence[dict], metrics: Sequence[str],
 
 
 def write_table(rows: Sequence[dict], metrics: Sequence[str], out_dir,
-                diffs: Optional[Sequence[dict]] = None,
-                incomplete: Sequence[dict] = ()) -> Dict[str, Path]:
-    """Writes comparison.md (with the differences and the incomplete runs, if given),
+                diffs: Optional[Sequence[dict]] = None, incomplete: Sequence[dict] = (),
+                appendix: str = '') -> Dict[str, Path]:
+    """Writes comparison.md (with the differences and the incomplete runs, if given, and
+    `appendix` after them: the page is written whole, once),
     comparison.csv (mean, std and count of each metric) and comparison.png (first metric, ±std
     bars; activations without a value left out)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {'markdown': out_dir / 'comparison.md', 'csv': out_dir / 'comparison.csv',
              'plot': out_dir / 'comparison.png'}
-    paths['markdown'].write_text(markdown(rows, metrics, diffs, incomplete) + '\n')
+    paths['markdown'].write_text(markdown(rows, metrics, diffs, incomplete) + '\n' + appendix)
     with paths['csv'].open('w', newline='') as f:
         writer = csv.writer(f)
         writer.writerow(['activation', 'n'] + [f'{m}_{s}' for m in metrics

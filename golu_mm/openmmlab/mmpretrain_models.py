@@ -55,8 +55,9 @@ class ActResNetV1d(ResNetActCfgMixin, ResNetV1d):
     fused_blocks = FUSED_BLOCKS
 
 
-# Backbones that hard-code nn.ReLU, given act_cfg at every own activation (ActCfgMixin); with the
-# default act_cfg each is its upstream class exactly. Not fused (their blocks are not ResNet's).
+# Backbones that hard-code nn.ReLU, given act_cfg at every own activation; with the default
+# act_cfg each is its upstream class exactly. ActResNeXt's blocks are ResNet's, so it runs BN ->
+# GoLU fused (ResNetActCfgMixin); the others are not fused (ActCfgMixin).
 
 
 @register(MODELS)

@@ -9,7 +9,7 @@ import hashlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 from ..jobs import slurm
 from ..jobs.records import (SLURM, job_comment, read_job, read_json, write_job, write_json,
@@ -138,8 +138,7 @@ def submit_to_slurm(runs: Sequence[Run], root: Path, force: bool, settings: Slur
                                    'submitted, since a run whose job cannot be looked up could '
                                    'be submitted twice. Run the same command again later')
         check_runs(runs, force, view)
-        _adopt(runs, view, log)
-        view = scheduler_view(runs)
+        _adopt(runs, view, log)  # job.json now names them: the same answer reads them
         states = sweep_states(runs, view)
         todo = [r for r in runs if states[r.name].state != DONE and not states[r.name].active]
         for run in todo:

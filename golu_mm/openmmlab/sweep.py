@@ -186,7 +186,7 @@ def sweep_states(runs: Sequence[Run], scheduler=None) -> Dict[str, RunState]:
     states = {r.name: run_state(r.name, r.run_dir, r.spec, scheduler) for r in runs}
     for run in runs:
         own = states[run.name]
-        pre = states[run.pretrain.name] if run.pretrain else None
+        pre = states.get(run.pretrain.name) if run.pretrain else None  # None: not asked about
         if pre and pre.state in ENDED_BADLY and own.state not in (DONE, RUNNING):
             states[run.name] = RunState(run.name, BLOCKED, own.job, own.step, own.checkpoint,
                                         f'{run.pretrain.name} {pre.state}'
@@ -252,9 +252,7 @@ def write_report(runs: Sequence[Run], root: Path, log=print) -> Dict[str, Path]:
     incomplete = [r for r in found if r.get('status') != 'finished'
                   or any(m not in r['metrics'] for m in metrics)]
     paths = write_table(aggregate(found, metrics), metrics, root, differences(found, metrics),
-                        incomplete)
-    with paths['markdown'].open('a') as f:
-        f.write(cost_section(runs, states))
+                        incomplete, appendix=cost_section(runs, states))
     link_analysis(root)  # tools/analyze_activations.py's page, where it was written
     for stage, pre, name in [(main, False, 'curves.png')] + (
             [(pretrain, True, 'pretrain_curves.png')] if pretrain else []):

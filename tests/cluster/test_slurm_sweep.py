@@ -295,7 +295,7 @@ def test_a_sweep_finishes_unattended_while_faults_hit_it(slurm_cluster, scenes, 
     job_id = {name: json.loads((path / 'job.json').read_text())['id']
               for name, path in run.items()}
     slurm_cluster.run('scontrol', 'update', f'JobId={job_id["GoLU_seed0"]}', 'TimeLimit=1')
-    most, doubled, done = [0], [], set()
+    most, doubled = [0], []
 
     def watch():
         jobs = our_jobs(slurm_cluster)
@@ -331,9 +331,9 @@ def test_a_sweep_finishes_unattended_while_faults_hit_it(slurm_cluster, scenes, 
     # The controller restarts.
     slurm_cluster.restart_controller()
     # Nobody steps in any more: the closing job writes the report once every job has ended.
-    until(lambda: (work / 'comparison.md').is_file() and not any(
+    until(lambda: (work / 'comparison.md').is_file() and not any(  # the closing job's too
         s in ('PENDING', 'RUNNING', 'COMPLETING', 'CONFIGURING')
-        for s, _ in our_jobs(slurm_cluster).values()), 900, 'the report')
+        for _, s in squeue(slurm_cluster).values()), 900, 'the report')
     assert not doubled, f'runs with two jobs at once: {set(doubled)}'
     assert most[0] <= 3
     report = (work / 'comparison.md').read_text()

@@ -5,7 +5,6 @@ analyses give identical numbers, the landscape at ±ε tends to the origin's los
 origin's loss equals an independent evaluation made with the same seeding."""
 import json
 import re
-from pathlib import Path
 
 import pytest
 import torch
