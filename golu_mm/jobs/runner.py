@@ -186,13 +186,15 @@ def run_job(run_dir: Path, finish: Callable[[Path], None],
         flush=True)
     mark = _checkpoint_mark(run_dir)
     received = [] if received is None else received
-    child = None
+    child, pending = None, []  # pending: signals for a child not started yet
 
     def act(signum):
         if signum == signal.SIGUSR1:
             signals.request_stop(run_dir, signum)
         elif child is not None:
             child.send_signal(signum)
+        else:
+            pending.append(signum)
 
     def note(signum, _frame):
         received.append(signum)
@@ -205,9 +207,8 @@ def run_job(run_dir: Path, finish: Callable[[Path], None],
         act(signum)
     command = training_command(run_dir, job, resume=checkpoint is not None)
     child = subprocess.Popen(command, env=job_environment())
-    for signum in received:  # one that came while the child was being started
-        if signum != signal.SIGUSR1:
-            child.send_signal(signum)
+    for signum in pending:  # handed on once, by whoever saw the child first
+        child.send_signal(signum)
     code = child.wait()
     now = _checkpoint_mark(run_dir)
     saved = now[0] if now else None
